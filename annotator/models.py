@@ -1,0 +1,393 @@
+"""The platform's data: campaigns, the items labelers judge, their judgements, money and rounds.
+
+Rules the database itself enforces live here as constraints; behaviour lives in `annotator.services`.
+Judgements, ratings and ledger entries are append-only: on PostgreSQL a trigger (migration 0002)
+refuses UPDATE and DELETE on them, so not even a buggy admin action can rewrite what was paid for.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+MONEY = {"max_digits": 14, "decimal_places": 4}
+
+
+class LabelerKind(models.TextChoices):
+    HUMAN = "human", "Human"
+    SIMULATED = "simulated", "Simulated (gold model)"
+    AI_JUDGE = "ai_judge", "AI judge"
+
+
+class LabelerProfile(models.Model):
+    """Who a labeler is and what they are paid; rates left empty fall back to the campaign's."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="labeler")
+    kind = models.CharField(max_length=16, choices=LabelerKind.choices, default=LabelerKind.HUMAN)
+    pay_per_judgement = models.DecimalField(**MONEY, null=True, blank=True, validators=[MinValueValidator(0)])
+    hourly_rate = models.DecimalField(**MONEY, null=True, blank=True, validators=[MinValueValidator(0)])
+    api_cost_per_call = models.DecimalField(
+        **MONEY, default=Decimal("0"), validators=[MinValueValidator(0)],
+        help_text="For AI judges: what one call costs, charged as the judgement's price.",
+    )
+    notes = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user.username} ({self.kind})"
+
+
+class TaskKind(models.TextChoices):
+    PAIRWISE = "pairwise", "Pairwise comparison"
+    RATING = "rating", "Absolute rating"
+
+
+class PayModel(models.TextChoices):
+    PER_JUDGEMENT = "per_judgement", "Per judgement"
+    HOURLY = "hourly", "Hourly (time on page, capped per item)"
+
+
+class PolicyOptimizer(models.TextChoices):
+    RL = "rl", "Online RL (RLOO/GRPO with KL penalty)"
+    DPO = "dpo", "DPO on collected pairs"
+    BEST_OF_N = "best_of_n", "Best-of-n / ReST"
+
+
+class Campaign(models.Model):
+    name = models.SlugField(max_length=100, unique=True)
+    title = models.CharField(max_length=200)
+    instructions = models.TextField(help_text="Shown to labelers before they start; plain text or simple HTML.")
+    task_kind = models.CharField(max_length=16, choices=TaskKind.choices, default=TaskKind.PAIRWISE)
+    is_active = models.BooleanField(default=True)
+    overlap = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1)], help_text="Judgements wanted per item by default."
+    )
+    lease_seconds = models.PositiveIntegerField(default=300, validators=[MinValueValidator(10)])
+
+    # Money
+    currency = models.CharField(max_length=3, default="USD")
+    money_budget = models.DecimalField(
+        **MONEY, null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text="Hard cap on all money spent and reserved; empty means no cap.",
+    )
+    pay_model = models.CharField(max_length=16, choices=PayModel.choices, default=PayModel.PER_JUDGEMENT)
+    pay_per_judgement = models.DecimalField(**MONEY, default=Decimal("0.10"), validators=[MinValueValidator(0)])
+    hourly_rate = models.DecimalField(**MONEY, default=Decimal("15.00"), validators=[MinValueValidator(0)])
+    max_paid_seconds_per_item = models.PositiveIntegerField(
+        default=120, help_text="Hourly pay counts at most this many seconds per item, so an idle tab earns nothing."
+    )
+    platform_fee_percent = models.DecimalField(
+        max_digits=6, decimal_places=3, default=Decimal("0"),
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+    )
+
+    # GPU
+    gpu_hour_budget = models.DecimalField(
+        max_digits=12, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text="Hard cap on GPU hours; empty means no cap.",
+    )
+    default_gpu_hour_price = models.DecimalField(**MONEY, default=Decimal("2.00"), validators=[MinValueValidator(0)])
+
+    # RLHF
+    base_model_path = models.CharField(max_length=500, blank=True, help_text="Empty: the embedded Shakespeare model.")
+    prompt_source = models.CharField(max_length=500, blank=True)
+    acquisition_strategy = models.CharField(max_length=32, default="disagreement")
+    policy_optimizer = models.CharField(max_length=16, choices=PolicyOptimizer.choices, default=PolicyOptimizer.RL)
+    gold_labeler = models.CharField(max_length=64, blank=True, default="vader")
+    settings = models.JSONField(default=dict, blank=True, help_text="Round sizes and training knobs.")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(money_budget__gte=0) | Q(money_budget__isnull=True), name="campaign_budget_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class GpuPrice(models.Model):
+    """Price of one GPU-hour of a device type for a campaign (falls back to the campaign default)."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="gpu_prices")
+    device_type = models.CharField(max_length=64)
+    price_per_hour = models.DecimalField(**MONEY, validators=[MinValueValidator(0)])
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "device_type"], name="gpu_price_unique")]
+
+
+class RoundState(models.TextChoices):
+    TRAINING_REWARD = "training_reward", "Training reward model"
+    OPTIMIZING = "optimizing", "Optimising policy"
+    SAMPLING = "sampling", "Sampling completions"
+    SELECTING = "selecting", "Selecting pairs"
+    LABELING = "labeling", "Labeling"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Round(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="rounds")
+    number = models.PositiveIntegerField()
+    state = models.CharField(max_length=20, choices=RoundState.choices, default=RoundState.TRAINING_REWARD)
+    step_started_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    task_ids = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "number"], name="round_number_unique")]
+        ordering = ["campaign", "number"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign.name} round {self.number} ({self.state})"
+
+
+class PolicyCheckpoint(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="checkpoints")
+    round = models.ForeignKey(Round, on_delete=models.PROTECT, null=True, blank=True, related_name="checkpoints")
+    label = models.CharField(max_length=64, help_text="e.g. base, kl-0.5, kl-2, final")
+    path = models.CharField(max_length=500)
+    kl_from_base = models.FloatField(null=True, blank=True, help_text="KL(policy || base) in nats per completion.")
+    metrics = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "path"], name="checkpoint_path_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.campaign.name}:{self.label}"
+
+
+class RewardModel(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="reward_models")
+    round = models.ForeignKey(Round, on_delete=models.PROTECT, null=True, blank=True, related_name="reward_models")
+    path = models.CharField(max_length=500)
+    heldout_accuracy = models.FloatField(null=True, blank=True)
+    gold_agreement = models.FloatField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "path"], name="reward_model_path_unique")]
+
+
+class PromptSplit(models.TextChoices):
+    TRAIN = "train", "Train"
+    HELDOUT = "heldout", "Held out"
+
+
+class Prompt(models.Model):
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="prompts")
+    text = models.TextField()
+    source = models.CharField(max_length=200, blank=True)
+    split = models.CharField(max_length=16, choices=PromptSplit.choices, default=PromptSplit.TRAIN)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class Completion(models.Model):
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="completions")
+    checkpoint = models.ForeignKey(
+        PolicyCheckpoint, on_delete=models.PROTECT, null=True, blank=True, related_name="completions"
+    )
+    text = models.TextField()
+    reward_score = models.FloatField(null=True, blank=True)
+    reward_uncertainty = models.FloatField(null=True, blank=True)
+    gold_score = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.text[:60]
+
+
+class ComparisonPurpose(models.TextChoices):
+    TRAIN = "train", "Train"
+    EVAL = "eval", "Evaluation"
+    GOLD = "gold", "Gold (known answer)"
+
+
+class Comparison(models.Model):
+    """One unit of labeling work.
+
+    Pairwise campaigns: a prompt with two completions to compare. Rating campaigns: `completion_b` is
+    empty and the labeler rates `completion_a` alone. Either way it wants `judgements_wanted` labels from
+    different labelers, and is handed out through `Assignment`s.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="comparisons")
+    round = models.ForeignKey(Round, on_delete=models.PROTECT, null=True, blank=True, related_name="comparisons")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="comparisons")
+    completion_a = models.ForeignKey(Completion, on_delete=models.PROTECT, related_name="+")
+    completion_b = models.ForeignKey(Completion, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    purpose = models.CharField(max_length=8, choices=ComparisonPurpose.choices, default=ComparisonPurpose.TRAIN)
+    acquisition_score = models.FloatField(null=True, blank=True)
+    priority = models.FloatField(default=0, help_text="Higher is served first.")
+    judgements_wanted = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    gold_choice = models.CharField(max_length=8, blank=True, help_text="Known answer for gold items.")
+    is_open = models.BooleanField(default=True, help_text="Closed items are never handed out again.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(completion_a=models.F("completion_b")), name="comparison_two_different_completions"
+            ),
+            models.CheckConstraint(condition=Q(judgements_wanted__gte=1), name="comparison_wants_a_judgement"),
+        ]
+        indexes = [models.Index(fields=["campaign", "is_open", "-priority", "id"], name="comparison_queue")]
+
+    def __str__(self) -> str:
+        return f"comparison {self.pk} ({self.campaign.name})"
+
+
+class AssignmentStatus(models.TextChoices):
+    LEASED = "leased", "Leased"
+    SUBMITTED = "submitted", "Submitted"
+    EXPIRED = "expired", "Expired"
+
+
+class Assignment(models.Model):
+    """A comparison handed to one labeler, leased until `leased_until`.
+
+    A lease is live while it is LEASED and not past `leased_until`; an expired lease frees its slot and
+    its money reservation without any sweep (the sweep that marks them EXPIRED is only bookkeeping).
+    `swapped` records the sides: when true, completion B was shown on the left.
+    """
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.PROTECT, related_name="assignments")
+    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments")
+    status = models.CharField(max_length=12, choices=AssignmentStatus.choices, default=AssignmentStatus.LEASED)
+    swapped = models.BooleanField(default=False, help_text="True when completion B was shown on the left.")
+    leased_at = models.DateTimeField()
+    leased_until = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    reserved_amount = models.DecimalField(
+        **MONEY, default=Decimal("0"), help_text="Money held for this item while the lease is live."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["comparison", "labeler"], name="assignment_once_per_labeler"),
+            models.CheckConstraint(condition=Q(reserved_amount__gte=0), name="assignment_reservation_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["comparison", "status", "leased_until"], name="assignment_live"),
+            models.Index(fields=["labeler", "status", "leased_until"], name="assignment_labeler_live"),
+        ]
+
+    def __str__(self) -> str:
+        return f"assignment {self.pk} of comparison {self.comparison_id} to {self.labeler_id}"
+
+
+class Choice(models.TextChoices):
+    A = "a", "A is better"
+    B = "b", "B is better"
+    TIE = "tie", "Tie"
+    BOTH_BAD = "both_bad", "Both bad"
+
+
+class Judgement(models.Model):
+    """A labeler's answer to a pairwise assignment. Immutable; `choice` refers to completion A/B, not screen sides."""
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.PROTECT, related_name="judgement")
+    choice = models.CharField(max_length=8, choices=Choice.choices)
+    strength = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(3)], default=2)
+    rationale = models.TextField(blank=True)
+    milliseconds = models.PositiveIntegerField(help_text="Time the item was on the labeler's page.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(strength__gte=1) & Q(strength__lte=3), name="judgement_strength_1_to_3"),
+            models.CheckConstraint(condition=Q(choice__in=["a", "b", "tie", "both_bad"]), name="judgement_choice_valid"),
+        ]
+
+
+class RatingValue(models.TextChoices):
+    POSITIVE = "positive", "Positive"
+    NEUTRAL = "neutral", "Neutral"
+    NEGATIVE = "negative", "Negative"
+
+
+class Rating(models.Model):
+    """A labeler's absolute rating of one completion. Immutable."""
+
+    assignment = models.OneToOneField(Assignment, on_delete=models.PROTECT, related_name="rating")
+    value = models.CharField(max_length=8, choices=RatingValue.choices)
+    rationale = models.TextField(blank=True)
+    milliseconds = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(value__in=["positive", "neutral", "negative"]), name="rating_value_valid"
+            ),
+        ]
+
+
+class LedgerCategory(models.TextChoices):
+    LABELING = "labeling", "Labeling"
+    GPU = "gpu", "GPU"
+    CONTRACTOR = "contractor", "Contractor"
+    PLATFORM_FEE = "platform_fee", "Platform fee"
+    OTHER = "other", "Other"
+
+
+class LedgerEntry(models.Model):
+    """One movement of money (and GPU time), append-only.
+
+    Balances are sums over entries, never stored counters. A correction is a new entry that points at the
+    one it reverses with the opposite amount. A labeling charge is tied to its assignment, at most once.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="ledger_entries")
+    category = models.CharField(max_length=16, choices=LedgerCategory.choices)
+    amount = models.DecimalField(**MONEY, help_text="In the campaign's currency; negative for a reversal.")
+    quantity = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal("0"))
+    unit = models.CharField(max_length=32, blank=True, help_text="judgements, gpu_seconds, invoice, ...")
+    labeler = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="earnings"
+    )
+    assignment = models.ForeignKey(
+        Assignment, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries"
+    )
+    round = models.ForeignKey(Round, on_delete=models.PROTECT, null=True, blank=True, related_name="ledger_entries")
+    task_ref = models.CharField(max_length=200, blank=True, help_text="Celery task id or step key.")
+    device_type = models.CharField(max_length=64, blank=True)
+    seconds_on_page = models.DecimalField(max_digits=12, decimal_places=3, null=True, blank=True)
+    reverses = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversed_by"
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment"],
+                condition=Q(category="labeling", reverses__isnull=True, assignment__isnull=False),
+                name="ledger_one_labeling_charge_per_assignment",
+            ),
+            models.UniqueConstraint(
+                fields=["campaign", "task_ref"],
+                condition=Q(category="gpu", reverses__isnull=True) & ~Q(task_ref=""),
+                name="ledger_one_gpu_charge_per_task",
+            ),
+        ]
+        indexes = [models.Index(fields=["campaign", "category"], name="ledger_campaign_category")]
+        verbose_name_plural = "ledger entries"
+
+    def __str__(self) -> str:
+        return f"{self.category} {self.amount} ({self.campaign.name})"

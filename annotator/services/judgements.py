@@ -1,0 +1,131 @@
+"""Accepting a labeler's answer: validate, check the lease, store it once, charge it once.
+
+A judgement for a live lease is always accepted and paid, even when the campaign's budget has since been
+reached: its price was reserved when the item was claimed. Answers are never overwritten: a second submit
+of the same assignment is refused with 409 and the first answer stands.
+"""
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from annotator.models import (
+    Assignment,
+    AssignmentStatus,
+    Choice,
+    Judgement,
+    Rating,
+    RatingValue,
+    TaskKind,
+)
+from annotator.services.access import assignment_get_for_labeler, labeler_profile_get
+from annotator.services.errors import AlreadySubmitted, InvalidInput, LeaseExpired
+from annotator.services.ledger import campaign_lock, ledger_charge_item
+from annotator.services.pricing import item_price
+
+MAX_RATIONALE_CHARS = 5000
+MAX_MILLISECONDS = 24 * 3600 * 1000
+
+
+def _validate_common(*, rationale: str, milliseconds) -> int:
+    if not isinstance(rationale, str):
+        raise InvalidInput("rationale must be text.")
+    if len(rationale) > MAX_RATIONALE_CHARS:
+        raise InvalidInput(f"rationale is longer than {MAX_RATIONALE_CHARS} characters.")
+    try:
+        ms = int(milliseconds)
+    except (TypeError, ValueError):
+        raise InvalidInput("milliseconds must be a whole number.") from None
+    if isinstance(milliseconds, bool) or ms < 0 or ms > MAX_MILLISECONDS:
+        raise InvalidInput(f"milliseconds must be between 0 and {MAX_MILLISECONDS}.")
+    return ms
+
+
+def _claim_for_answer(*, labeler: AbstractBaseUser, assignment_id: int, task_kind: str, now: datetime | None):
+    """Lock the labeler's assignment and check it can take an answer now; returns (assignment, now)."""
+    assignment = assignment_get_for_labeler(labeler=labeler, assignment_id=assignment_id, lock=True)
+    campaign = assignment.comparison.campaign
+    if campaign.task_kind != task_kind:
+        kind = "a rating" if campaign.task_kind == TaskKind.RATING else "a pairwise judgement"
+        raise InvalidInput(f"Assignment {assignment_id} belongs to campaign {campaign.name!r}, which wants {kind}.")
+    if campaign.money_budget is not None:
+        campaign_lock(campaign_id=campaign.pk, shared=True)
+    now = now or timezone.now()  # after the campaign lock: see annotator.services.ledger
+    if assignment.status == AssignmentStatus.SUBMITTED:
+        raise AlreadySubmitted(
+            f"Assignment {assignment_id} was already answered; the first answer stands.", assignment_id=assignment_id
+        )
+    if assignment.status == AssignmentStatus.EXPIRED or assignment.leased_until <= now:
+        raise LeaseExpired(
+            f"Your lease on assignment {assignment_id} expired at {assignment.leased_until:%H:%M:%S} UTC and the item "
+            "went back to the pool. Nothing was recorded; take the next item.",
+            assignment_id=assignment_id,
+        )
+    return assignment, now
+
+
+def _finish(*, assignment: Assignment, milliseconds: int, unit: str, now: datetime) -> None:
+    profile = labeler_profile_get(user=assignment.labeler)
+    price = item_price(campaign=assignment.comparison.campaign, profile=profile, milliseconds=milliseconds)
+    if price.total > assignment.reserved_amount:
+        # Rates raised mid-lease never push an item above what was reserved for it (the cap must hold).
+        price = type(price)(
+            pay=assignment.reserved_amount - min(price.fee, assignment.reserved_amount),
+            fee=min(price.fee, assignment.reserved_amount),
+            paid_seconds=price.paid_seconds,
+        )
+    assignment.status = AssignmentStatus.SUBMITTED
+    assignment.submitted_at = now
+    assignment.save(update_fields=["status", "submitted_at"])
+    ledger_charge_item(assignment=assignment, price=price, unit=unit)
+
+
+@transaction.atomic
+def judgement_submit(
+    *,
+    labeler: AbstractBaseUser,
+    assignment_id: int,
+    choice: str,
+    strength: int = 2,
+    rationale: str = "",
+    milliseconds: int,
+    now: datetime | None = None,
+) -> Judgement:
+    """Record a pairwise judgement. `choice` names completion A or B of the comparison (not a screen side)."""
+    if choice not in Choice.values:
+        raise InvalidInput(f"choice must be one of {', '.join(Choice.values)}; got {choice!r}.")
+    if isinstance(strength, bool) or not isinstance(strength, int) or not 1 <= strength <= 3:
+        raise InvalidInput(f"strength must be 1, 2 or 3; got {strength!r}.")
+    ms = _validate_common(rationale=rationale, milliseconds=milliseconds)
+    assignment, now = _claim_for_answer(
+        labeler=labeler, assignment_id=assignment_id, task_kind=TaskKind.PAIRWISE, now=now
+    )
+    judgement = Judgement.objects.create(
+        assignment=assignment, choice=choice, strength=strength, rationale=rationale.strip(), milliseconds=ms
+    )
+    _finish(assignment=assignment, milliseconds=ms, unit="judgements", now=now)
+    return judgement
+
+
+@transaction.atomic
+def rating_submit(
+    *,
+    labeler: AbstractBaseUser,
+    assignment_id: int,
+    value: str,
+    rationale: str = "",
+    milliseconds: int,
+    now: datetime | None = None,
+) -> Rating:
+    """Record an absolute rating (positive / neutral / negative) of the assignment's completion."""
+    if value not in RatingValue.values:
+        raise InvalidInput(f"value must be one of {', '.join(RatingValue.values)}; got {value!r}.")
+    ms = _validate_common(rationale=rationale, milliseconds=milliseconds)
+    assignment, now = _claim_for_answer(
+        labeler=labeler, assignment_id=assignment_id, task_kind=TaskKind.RATING, now=now
+    )
+    rating = Rating.objects.create(assignment=assignment, value=value, rationale=rationale.strip(), milliseconds=ms)
+    _finish(assignment=assignment, milliseconds=ms, unit="ratings", now=now)
+    return rating

@@ -1,0 +1,86 @@
+"""The money core: what a campaign has spent and holds in reservations, and charging a finished item.
+
+Spent is the sum of the ledger; reserved is the sum over live leases. Both come from ONE statement so that
+a judgement turning its reservation into a charge concurrently is seen entirely or not at all.
+Locking protocol (only for campaigns with a money budget):
+- claiming an item takes `FOR UPDATE` on the campaign row, so claims in a campaign are serial;
+- submitting takes `FOR SHARE` on it: submits run side by side, but never interleave with a claim's
+  check-then-reserve, so the lease-expiry instant is seen the same way by both.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import connection
+
+from annotator.models import Assignment, AssignmentStatus, Campaign, Comparison, LedgerCategory, LedgerEntry
+from annotator.services.pricing import ItemPrice
+
+
+def campaign_lock(*, campaign_id: int, shared: bool = False) -> Campaign:
+    """Lock the campaign row for the current transaction (exclusive, or shared with `shared=True`)."""
+    queryset = Campaign.objects.filter(pk=campaign_id)
+    if shared and connection.vendor == "postgresql":
+        # Django has no FOR SHARE; this raw lock is the one place that needs it.
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT 1 FROM {Campaign._meta.db_table} WHERE id = %s FOR SHARE", [campaign_id])
+        return queryset.get()
+    return queryset.select_for_update().get()
+
+
+def money_spent_and_reserved(*, campaign_id: int, now: datetime) -> tuple[Decimal, Decimal]:
+    """(spent, reserved) for a campaign, read in a single statement (one snapshot)."""
+    ledger = LedgerEntry._meta.db_table
+    assignment = Assignment._meta.db_table
+    comparison = Comparison._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT
+              (SELECT COALESCE(SUM(amount), 0) FROM {ledger} WHERE campaign_id = %s),
+              (SELECT COALESCE(SUM(a.reserved_amount), 0)
+                 FROM {assignment} a JOIN {comparison} c ON c.id = a.comparison_id
+                WHERE c.campaign_id = %s AND a.status = %s AND a.leased_until > %s)
+            """,
+            [campaign_id, campaign_id, AssignmentStatus.LEASED.value, now],
+        )
+        spent, reserved = cursor.fetchone()
+    return Decimal(spent), Decimal(reserved)
+
+
+def ledger_charge_item(*, assignment: Assignment, price: ItemPrice, unit: str) -> list[LedgerEntry]:
+    """Charge a finished item: the labeler's pay and, when there is one, the platform fee.
+
+    Called inside the submit transaction; the unique constraint on (assignment, labeling) makes a second
+    charge for the same assignment impossible.
+    """
+    campaign_id = assignment.comparison.campaign_id
+    entries = [
+        LedgerEntry(
+            campaign_id=campaign_id,
+            category=LedgerCategory.LABELING,
+            amount=price.pay,
+            quantity=Decimal(1),
+            unit=unit,
+            labeler=assignment.labeler,
+            assignment=assignment,
+            round_id=assignment.comparison.round_id,
+            seconds_on_page=price.paid_seconds,
+            reason="judgement accepted",
+        )
+    ]
+    if price.fee:
+        entries.append(
+            LedgerEntry(
+                campaign_id=campaign_id,
+                category=LedgerCategory.PLATFORM_FEE,
+                amount=price.fee,
+                quantity=Decimal(1),
+                unit=unit,
+                labeler=assignment.labeler,
+                assignment=assignment,
+                round_id=assignment.comparison.round_id,
+                reason="platform fee on judgement",
+            )
+        )
+    return LedgerEntry.objects.bulk_create(entries)
