@@ -134,6 +134,12 @@ class Round(models.Model):
     number = models.PositiveIntegerField()
     state = models.CharField(max_length=20, choices=RoundState.choices, default=RoundState.TRAINING_REWARD)
     step_started_at = models.DateTimeField(null=True, blank=True)
+    step_owner = models.CharField(
+        max_length=64, blank=True, help_text="Id of the task that holds the current step; empty when none runs it."
+    )
+    step_heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life of the step's task; a stale one may be taken over."
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     metrics = models.JSONField(default=dict, blank=True)

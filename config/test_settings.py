@@ -12,6 +12,7 @@ from config.settings import *  # noqa: E402,F403
 
 # Tests choose per test whether tasks go through the real broker (tests/worker) or run in-process.
 CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
-CELERY_TASK_ALWAYS_EAGER = True
+# A real worker started by tests/worker sets CELERY_TASK_ALWAYS_EAGER=0 so it sends the next steps to the broker.
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405  (threads in concurrency tests each open their own)

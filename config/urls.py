@@ -8,5 +8,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("annotator.api.urls")),
     path("staff/budget/", include("annotator.views.budget_urls")),
+    path("staff/rounds/", include("annotator.views.rounds_urls")),
     path("", include("annotator.views.labeling_urls")),
 ]

@@ -1,1 +1,20 @@
-urlpatterns = []
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from annotator.api import docs, views
+
+app_name = "api"
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="token"),
+    path("campaigns/", views.CampaignListView.as_view(), name="campaigns"),
+    path("campaigns/<slug:campaign>/next/", views.NextItemView.as_view(), name="next"),
+    path("campaigns/<slug:campaign>/stats/", views.CampaignStatsView.as_view(), name="stats"),
+    path("campaigns/<slug:campaign>/export.jsonl", views.CampaignExportView.as_view(), name="export"),
+    path("assignments/<str:assignment_id>/judgement/", views.JudgementSubmitView.as_view(), name="judgement"),
+    path("assignments/<str:assignment_id>/rating/", views.RatingSubmitView.as_view(), name="rating"),
+    path("me/history/", views.HistoryView.as_view(), name="history"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", docs.ApiDocsView.as_view(), name="docs"),
+]

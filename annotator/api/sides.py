@@ -1,0 +1,40 @@
+"""Screen order: the API speaks of the texts as the labeler saw them, the database of completions A and B.
+
+The next-item answer lists the texts as "first" and "second" (first = left on screen); `assignment.swapped`
+says that completion B was shown first. A submit names "first" / "second" / "tie" / "both_bad", and is
+stored as "a" / "b" / "tie" / "both_bad" of the comparison.
+"""
+
+from annotator.models import Assignment, Choice
+
+FIRST = "first"
+SECOND = "second"
+SCREEN_CHOICES = [FIRST, SECOND, Choice.TIE.value, Choice.BOTH_BAD.value]
+
+
+def completion_choice(*, screen_choice: str, swapped: bool) -> str:
+    """The stored choice (a / b / tie / both_bad) for the side the labeler picked."""
+    if screen_choice == FIRST:
+        return Choice.B if swapped else Choice.A
+    if screen_choice == SECOND:
+        return Choice.A if swapped else Choice.B
+    return screen_choice
+
+
+def screen_choice(*, choice: str, swapped: bool) -> str:
+    """The side the labeler picked, from a stored choice (the inverse of `completion_choice`)."""
+    if choice == Choice.A:
+        return SECOND if swapped else FIRST
+    if choice == Choice.B:
+        return FIRST if swapped else SECOND
+    return choice
+
+
+def screen_texts(assignment: Assignment) -> tuple[str, str | None]:
+    """(first, second) texts as shown; a rating item has only a first."""
+    comparison = assignment.comparison
+    if comparison.completion_b is None:
+        return comparison.completion_a.text, None
+    if assignment.swapped:
+        return comparison.completion_b.text, comparison.completion_a.text
+    return comparison.completion_a.text, comparison.completion_b.text

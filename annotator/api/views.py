@@ -1,0 +1,194 @@
+"""The labeling API. Each view checks who asks, calls one service or selector, and serializes the answer.
+
+Errors from services become 4xx answers in annotator.api.errors.
+"""
+
+import json
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotator.api.export import export_lines
+from annotator.api.serializers import (
+    CampaignSerializer,
+    CampaignStatsSerializer,
+    ErrorSerializer,
+    HistoryEntrySerializer,
+    JudgementInputSerializer,
+    JudgementOutputSerializer,
+    NextItemSerializer,
+    RatingInputSerializer,
+    RatingOutputSerializer,
+)
+from annotator.api.sides import completion_choice
+from annotator.selectors.campaigns import (
+    campaign_get_for_staff,
+    campaign_get_for_viewer,
+    campaign_statistics,
+    campaigns_active,
+)
+from annotator.selectors.judgements import assignments_answered_by_labeler
+from annotator.services.access import assignment_get_for_labeler, campaign_get_for_labeler, labeler_profile_get
+from annotator.services.assignments import assignment_next
+from annotator.services.errors import InvalidInput
+from annotator.services.judgements import judgement_submit, rating_submit
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Bad input; nothing was changed."),
+    401: OpenApiResponse(ErrorSerializer, description="Not logged in and no valid token."),
+    403: OpenApiResponse(ErrorSerializer, description="Not a labeler, or not staff where staff is needed."),
+    404: OpenApiResponse(ErrorSerializer, description="No such campaign or assignment for you."),
+}
+ASSIGNMENT_ID = OpenApiParameter("assignment_id", int, OpenApiParameter.PATH, description="From the next-item answer.")
+SUBMIT_ERRORS = ERRORS | {
+    409: OpenApiResponse(
+        ErrorSerializer,
+        description="already_submitted: the first answer stands. lease_expired: the item went back to the pool.",
+    ),
+}
+
+
+def _assignment_id(raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit()):
+        raise InvalidInput(f"Assignment id must be a whole number; got {raw!r}.")
+    return int(raw)
+
+
+class CampaignListView(APIView):
+    @extend_schema(responses={200: CampaignSerializer(many=True)} | ERRORS, summary="Active campaigns")
+    def get(self, request):
+        if not request.user.is_staff:
+            labeler_profile_get(user=request.user)
+        return Response(CampaignSerializer(campaigns_active(), many=True).data)
+
+
+class NextItemView(APIView):
+    @extend_schema(
+        summary="Your current item in a campaign",
+        description="Returns the item you hold a live lease on, or claims a new one (the same item comes back on "
+        "a retry, never a second copy). Texts are in screen order: `first`, then `second`. "
+        "204 with an empty body: nothing is left for you in this campaign. 402: the campaign is paused for budget.",
+        responses={
+            200: NextItemSerializer,
+            204: OpenApiResponse(description="Nothing left for you in this campaign."),
+            402: OpenApiResponse(ErrorSerializer, description="The campaign is paused for budget."),
+        }
+        | ERRORS,
+    )
+    def get(self, request, campaign: str):
+        campaign_row = campaign_get_for_labeler(labeler=request.user, campaign=campaign)
+        leases = assignment_next(labeler=request.user, campaign=campaign_row, prefetch=0)
+        if not leases:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(NextItemSerializer(leases[0]).data)
+
+
+class JudgementSubmitView(APIView):
+    @extend_schema(
+        summary="Answer a pairwise item",
+        description='`choice` is "first" / "second" (the texts in the order the next-item answer gave them), '
+        '"tie" or "both_bad". A second submit of the same assignment is refused with 409 and changes nothing.',
+        parameters=[ASSIGNMENT_ID],
+        request=JudgementInputSerializer,
+        responses={201: JudgementOutputSerializer} | SUBMIT_ERRORS,
+    )
+    def post(self, request, assignment_id: str):
+        assignment_pk = _assignment_id(assignment_id)
+        answer = JudgementInputSerializer(data=request.data)
+        answer.is_valid(raise_exception=True)
+        assignment = assignment_get_for_labeler(labeler=request.user, assignment_id=assignment_pk)
+        judgement = judgement_submit(
+            labeler=request.user,
+            assignment_id=assignment_pk,
+            choice=completion_choice(screen_choice=answer.validated_data["choice"], swapped=assignment.swapped),
+            strength=answer.validated_data["strength"],
+            rationale=answer.validated_data["rationale"],
+            milliseconds=answer.validated_data["milliseconds"],
+        )
+        return Response(JudgementOutputSerializer(judgement).data, status=status.HTTP_201_CREATED)
+
+
+class RatingSubmitView(APIView):
+    @extend_schema(
+        summary="Answer a rating item",
+        parameters=[ASSIGNMENT_ID],
+        request=RatingInputSerializer,
+        responses={201: RatingOutputSerializer} | SUBMIT_ERRORS,
+    )
+    def post(self, request, assignment_id: str):
+        assignment_pk = _assignment_id(assignment_id)
+        answer = RatingInputSerializer(data=request.data)
+        answer.is_valid(raise_exception=True)
+        rating = rating_submit(labeler=request.user, assignment_id=assignment_pk, **answer.validated_data)
+        return Response(RatingOutputSerializer(rating).data, status=status.HTTP_201_CREATED)
+
+
+class HistoryPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+@extend_schema(
+    summary="Your answered items, newest first",
+    parameters=[OpenApiParameter("campaign", str, description="Only this campaign (by name).")],
+    responses={200: HistoryEntrySerializer(many=True)} | ERRORS,
+)
+class HistoryView(ListAPIView):
+    serializer_class = HistoryEntrySerializer
+    pagination_class = HistoryPagination
+
+    def get_queryset(self):
+        labeler_profile_get(user=self.request.user)
+        return assignments_answered_by_labeler(
+            labeler=self.request.user, campaign_name=self.request.query_params.get("campaign")
+        )
+
+
+class CampaignStatsView(APIView):
+    @extend_schema(
+        summary="Campaign statistics",
+        description="Staff: any campaign, with money. Labelers: active campaigns, in aggregate, with their own progress.",
+        responses={200: CampaignStatsSerializer} | ERRORS,
+    )
+    def get(self, request, campaign: str):
+        campaign_row = campaign_get_for_viewer(user=request.user, campaign=campaign)
+        return Response(CampaignStatsSerializer(campaign_statistics(campaign=campaign_row, viewer=request.user)).data)
+
+
+class JsonLinesRenderer(BaseRenderer):
+    """One JSON document per line; error answers on an export URL come out as a single line."""
+
+    media_type = "application/jsonl"
+    format = "jsonl"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return (json.dumps(data, default=str) + "\n").encode()
+
+
+class CampaignExportView(APIView):
+    renderer_classes = [JsonLinesRenderer, JSONRenderer]
+
+    @extend_schema(
+        summary="Export judgements as JSON lines (staff)",
+        description="One line per judgement: prompt, chosen, rejected (the form TRL's reward and DPO trainers read), "
+        "plus `tie` and `both_bad` flags: on such lines chosen/rejected are simply completions a and b, so filter "
+        "or weight them on the flags, never by accident. Rating campaigns give one line per rating with "
+        "`completion` and `rating`.",
+        responses={(200, "application/jsonl"): OpenApiTypes.STR} | ERRORS,
+    )
+    def get(self, request, campaign: str):
+        campaign_row = campaign_get_for_staff(user=request.user, campaign=campaign)
+        response = StreamingHttpResponse(
+            (json.dumps(line) + "\n" for line in export_lines(campaign=campaign_row)),
+            content_type="application/jsonl",
+        )
+        response["Content-Disposition"] = f'attachment; filename="{campaign_row.name}.jsonl"'
+        return response

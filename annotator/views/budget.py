@@ -1,0 +1,281 @@
+"""Staff pages for the living budget: overview, one campaign's figures and burn-down, the ledger, staff entries
+and reversals, and CSV exports for payroll and bookkeeping. Staff only; anyone else is sent to log in (403
+when logged in)."""
+
+import csv
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from functools import wraps
+
+from django.contrib import admin, messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from annotator.forms import LedgerEntryForm, LedgerReversalForm
+from annotator.models import Campaign, LedgerCategory
+from annotator.selectors.budget import (
+    campaign_budget_summary,
+    campaigns_for_budget,
+    gpu_figures,
+    labeler_earnings,
+    ledger_entries,
+    money_figures,
+)
+from annotator.services.budget import ledger_entry_record, ledger_entry_reverse
+from annotator.services.errors import ServiceError
+
+LEDGER_PAGE_SIZE = 50
+
+
+def staff_required(view):
+    """Anonymous visitors go to the login page; logged-in non-staff get 403."""
+
+    @wraps(view)
+    def check(request: HttpRequest, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not (request.user.is_active and request.user.is_staff):
+            raise PermissionDenied("The budget pages are for staff only.")
+        return view(request, *args, **kwargs)
+
+    return check
+
+
+def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    return render(request, template, {**admin.site.each_context(request), **context}, status=status)
+
+
+def _campaign(name: str) -> Campaign:
+    return get_object_or_404(campaigns_for_budget(), name=name)
+
+
+@require_GET
+@staff_required
+def budget_overview(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    rows = [
+        {"campaign": c, "money": money_figures(campaign=c, now=now), "gpu": gpu_figures(campaign=c)}
+        for c in campaigns_for_budget()
+    ]
+    return _page(request, "budget/overview.html", {"title": "Budget", "rows": rows})
+
+
+@require_GET
+@staff_required
+def campaign_budget(request: HttpRequest, name: str) -> HttpResponse:
+    campaign = _campaign(name)
+    summary = campaign_budget_summary(campaign=campaign, now=timezone.now())
+    return _page(
+        request,
+        "budget/campaign.html",
+        {
+            "title": f"Budget: {campaign.title}",
+            "campaign": campaign,
+            "summary": summary,
+            "chart": burn_down_chart(
+                series=summary.burn_down,
+                budget=campaign.money_budget,
+                spend_per_day=summary.projection.spend_per_day,
+            ),
+            "recent_entries": ledger_entries(campaign=campaign).order_by("-created_at", "-id")[:10],
+        },
+    )
+
+
+@require_GET
+@staff_required
+def ledger(request: HttpRequest, name: str) -> HttpResponse:
+    campaign = _campaign(name)
+    entries = ledger_entries(campaign=campaign).order_by("-created_at", "-id")
+    category = request.GET.get("category", "")
+    if category in LedgerCategory.values:
+        entries = entries.filter(category=category)
+    page = Paginator(entries, LEDGER_PAGE_SIZE).get_page(request.GET.get("page"))
+    return _page(
+        request,
+        "budget/ledger.html",
+        {"title": f"Ledger: {campaign.title}", "campaign": campaign, "page": page, "category": category,
+         "categories": LedgerCategory.choices},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def ledger_entry_new(request: HttpRequest, name: str) -> HttpResponse:
+    campaign = _campaign(name)
+    form = LedgerEntryForm(request.POST or None, campaign=campaign)
+    if request.method == "POST" and form.is_valid():
+        try:
+            entry = ledger_entry_record(campaign=campaign, recorded_by=request.user, **form.cleaned_data)
+        except ServiceError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Recorded entry {entry.pk}: {entry.get_category_display()} {entry.amount}.")
+            return redirect("budget:campaign", name=campaign.name)
+    status = 400 if request.method == "POST" else 200
+    context = {"title": f"New ledger entry: {campaign.title}", "campaign": campaign, "form": form}
+    return _page(request, "budget/entry_form.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@staff_required
+def ledger_entry_reversal(request: HttpRequest, name: str, entry_id: int) -> HttpResponse:
+    campaign = _campaign(name)
+    entry = get_object_or_404(ledger_entries(campaign=campaign), pk=entry_id)
+    form = LedgerReversalForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            reversal = ledger_entry_reverse(entry_id=entry.pk, recorded_by=request.user, **form.cleaned_data)
+        except ServiceError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Entry {entry.pk} reversed by entry {reversal.pk}.")
+            return redirect("budget:ledger", name=campaign.name)
+    status = 400 if request.method == "POST" else 200
+    context = {"title": f"Reverse entry {entry.pk}", "campaign": campaign, "entry": entry, "form": form}
+    return _page(request, "budget/reverse_form.html", context, status=status)
+
+
+class _Echo:
+    """A file-like object whose write returns the line, so csv.writer can feed a streaming response."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_cell(value) -> str:
+    """Text that a spreadsheet would run as a formula gets a leading quote."""
+    if value is None:
+        return ""
+    text = str(value)
+    if isinstance(value, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + text
+    return text
+
+
+def _csv_response(rows, filename: str) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow([_csv_cell(cell) for cell in row]) for row in rows), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@require_GET
+@staff_required
+def earnings_csv(request: HttpRequest, name: str) -> StreamingHttpResponse:
+    campaign = _campaign(name)
+    header = ["username", "kind", "items", "seconds_on_page", "earned", "currency", "effective_hourly", "underpaid"]
+    rows = (
+        [
+            r.username, r.kind, r.items, r.seconds_on_page, r.earned, campaign.currency,
+            "" if r.effective_hourly is None else r.effective_hourly.quantize(Decimal("0.01")), r.underpaid,
+        ]
+        for r in labeler_earnings(campaign=campaign)
+    )
+    return _csv_response([header, *rows], f"{campaign.name}-earnings.csv")
+
+
+@require_GET
+@staff_required
+def ledger_csv(request: HttpRequest, name: str) -> StreamingHttpResponse:
+    campaign = _campaign(name)
+    header = [
+        "id", "created_at", "category", "amount", "currency", "quantity", "unit", "labeler", "assignment", "round",
+        "task_ref", "device_type", "seconds_on_page", "reverses", "reversed_by", "recorded_by", "reason",
+    ]
+
+    def rows():
+        yield header
+        for e in ledger_entries(campaign=campaign).iterator(chunk_size=2000):
+            yield [
+                e.pk, e.created_at.isoformat(), e.category, e.amount, campaign.currency, e.quantity, e.unit,
+                e.labeler.get_username() if e.labeler else "", e.assignment_id, e.round.number if e.round else "",
+                e.task_ref, e.device_type, e.seconds_on_page, e.reverses_id,
+                getattr(getattr(e, "reversed_by", None), "pk", ""),
+                e.recorded_by.get_username() if e.recorded_by else "", e.reason,
+            ]
+
+    return _csv_response(rows(), f"{campaign.name}-ledger.csv")
+
+
+# The burn-down chart: drawn here as plain SVG geometry (no JavaScript, no library).
+
+CHART_WIDTH, CHART_HEIGHT = 720, 260
+CHART_LEFT, CHART_RIGHT, CHART_TOP, CHART_BOTTOM = 80, 20, 16, 36
+# The projection may stretch the time axis at most this many times the history shown, so history stays legible.
+MAX_PROJECTION_STRETCH = 3
+
+
+@dataclass(frozen=True)
+class ChartTick:
+    x: float
+    y: float
+    label: str
+
+
+@dataclass(frozen=True)
+class BurnDownChart:
+    width: int
+    height: int
+    left: int
+    right: float
+    top: int
+    bottom: float
+    points: str  # the polyline of remaining (or, without a cap, spent) money
+    projection: str  # a dashed segment to where the money runs out; empty without a cap or spending
+    y_ticks: list[ChartTick]
+    x_ticks: list[ChartTick]
+    y_title: str
+
+
+def burn_down_chart(
+    *, series: list[tuple[datetime, Decimal]], budget: Decimal | None, spend_per_day: Decimal
+) -> BurnDownChart:
+    """Scale the spending series into SVG coordinates: money remaining over time, with the projection."""
+    start, now = series[0][0], series[-1][0]
+    values = [(t, budget - spent if budget is not None else spent) for t, spent in series]
+    end = now
+    projection: list[tuple[datetime, Decimal]] = []
+    if budget is not None and spend_per_day > 0 and values[-1][1] > 0:
+        runs_out = now + timedelta(days=float(values[-1][1] / spend_per_day))
+        history = max(now - start, timedelta(hours=1))
+        end = min(runs_out, now + history * MAX_PROJECTION_STRETCH)
+        left_at_end = values[-1][1] - spend_per_day * Decimal((end - now).total_seconds()) / 86400
+        projection = [(now, values[-1][1]), (end, max(left_at_end, Decimal(0)))]
+    top_value = max([budget or Decimal(0), *(v for _, v in values)]) or Decimal(1)
+    bottom_value = min([Decimal(0), *(v for _, v in values)])
+    right, bottom = CHART_WIDTH - CHART_RIGHT, CHART_HEIGHT - CHART_BOTTOM
+    span = max((end - start).total_seconds(), 1.0)
+
+    def x(t: datetime) -> float:
+        return round(CHART_LEFT + (right - CHART_LEFT) * (t - start).total_seconds() / span, 1)
+
+    def y(v: Decimal) -> float:
+        return round(bottom - (bottom - CHART_TOP) * float((v - bottom_value) / (top_value - bottom_value)), 1)
+
+    def polyline(points: list[tuple[datetime, Decimal]]) -> str:
+        return " ".join(f"{x(t)},{y(v)}" for t, v in points)
+
+    y_values = sorted({bottom_value, Decimal(0), top_value / 2, top_value})
+    date_format = "%d %b %H:%M" if span < 3 * 86400 else "%d %b %Y"
+    return BurnDownChart(
+        width=CHART_WIDTH,
+        height=CHART_HEIGHT,
+        left=CHART_LEFT,
+        right=right,
+        top=CHART_TOP,
+        bottom=bottom,
+        points=polyline(values),
+        projection=polyline(projection),
+        y_ticks=[ChartTick(x=CHART_LEFT - 6, y=y(v), label=f"{v:.2f}") for v in y_values],
+        x_ticks=[ChartTick(x=x(t), y=bottom + 18, label=f"{t:{date_format}}") for t in sorted({start, now, end})],
+        y_title="money left" if budget is not None else "money spent",
+    )

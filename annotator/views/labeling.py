@@ -1,0 +1,160 @@
+"""Labeler pages: choose a campaign, read its instructions, label items one keystroke (or tap) at a time.
+
+Thin function views: parse the form, call one service, render. An answer sent by htmx gets back only the
+work area (the next item, already claimed by `assignment_next(prefetch=1)`, and the progress), so the page
+never reloads; without htmx the answer redirects back to the labeling page.
+"""
+
+import re
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AbstractBaseUser
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.html import escape, linebreaks
+from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import reswap, retarget
+
+from annotator.models import Campaign, TaskKind
+from annotator.selectors.campaigns import campaign_progress_for_labeler
+from annotator.selectors.labeling import campaign_cards_for_labeler, labeling_item, pairwise_choice_for_side
+from annotator.services.access import assignment_get_for_labeler, campaign_get_for_labeler, labeler_profile_get
+from annotator.services.assignments import assignment_next
+from annotator.services.errors import (
+    AccessDenied,
+    AlreadySubmitted,
+    BudgetExhausted,
+    CampaignClosed,
+    InvalidInput,
+    LeaseExpired,
+    ServiceError,
+)
+from annotator.services.judgements import judgement_submit, rating_submit
+
+# Tags that instructions written as "simple HTML" may use; anything else stays escaped text.
+SIMPLE_TAG = re.compile(r"&lt;(/?)(p|br|b|strong|i|em|u|ul|ol|li|code|h3|h4)\s*/?&gt;", re.IGNORECASE)
+MESSAGE_TARGET = "#labeling-message"
+
+
+def instructions_html(text: str) -> SafeString:
+    """Campaign instructions are plain text or simple HTML: escape all of it, then let a few bare tags back in."""
+    escaped = escape(text)
+    if not SIMPLE_TAG.search(escaped):
+        return mark_safe(linebreaks(escaped))
+    return mark_safe(SIMPLE_TAG.sub(lambda m: f"<{m[1]}{m[2].lower()}>", escaped))
+
+
+def _error_response(request: HttpRequest, error: ServiceError) -> HttpResponse:
+    """The service's message with its status; htmx puts it in the message area and leaves the item alone."""
+    template = "labeling/message.html#message" if request.htmx else "labeling/message.html"
+    response = render(request, template, {"message": error.message}, status=error.status)
+    if request.htmx:
+        retarget(response, MESSAGE_TARGET)
+        reswap(response, "innerHTML")
+    return response
+
+
+def _work_context(*, labeler: AbstractBaseUser, campaign: Campaign, notice: str = "") -> dict:
+    """The labeler's current item (claiming it and the one after, if need be), or why there is none."""
+    try:
+        leases = assignment_next(labeler=labeler, campaign=campaign, prefetch=1)
+        state = "item" if leases else "all_done"
+    except BudgetExhausted:
+        leases, state = [], "paused"
+    except CampaignClosed:
+        leases, state = [], "closed"
+    return {
+        "campaign": campaign,
+        "state": state,
+        "item": labeling_item(assignment=leases[0], campaign=campaign) if leases else None,
+        "progress": campaign_progress_for_labeler(labeler=labeler, campaign=campaign),
+        "notice": notice,
+    }
+
+
+@login_required
+@require_GET
+def campaign_list(request: HttpRequest) -> HttpResponse:
+    try:
+        labeler_profile_get(user=request.user)
+    except AccessDenied as error:
+        return render(request, "labeling/campaign_list.html", {"not_a_labeler": error.message})
+    return render(request, "labeling/campaign_list.html", {"cards": campaign_cards_for_labeler(labeler=request.user)})
+
+
+@login_required
+@require_GET
+def campaign_instructions(request: HttpRequest, campaign_name: str) -> HttpResponse:
+    try:
+        campaign = campaign_get_for_labeler(labeler=request.user, campaign=campaign_name)
+    except ServiceError as error:
+        return _error_response(request, error)
+    return render(
+        request,
+        "labeling/instructions.html",
+        {
+            "campaign": campaign,
+            "instructions": instructions_html(campaign.instructions),
+            "progress": campaign_progress_for_labeler(labeler=request.user, campaign=campaign),
+        },
+    )
+
+
+@login_required
+@require_GET
+def label(request: HttpRequest, campaign_name: str) -> HttpResponse:
+    try:
+        campaign = campaign_get_for_labeler(labeler=request.user, campaign=campaign_name)
+    except ServiceError as error:
+        return _error_response(request, error)
+    context = _work_context(labeler=request.user, campaign=campaign)
+    context["instructions"] = instructions_html(campaign.instructions)
+    return render(request, "labeling/label.html", context)
+
+
+def _submit_answer(*, labeler: AbstractBaseUser, campaign: Campaign, assignment_id: int, form) -> None:
+    """Read the answer form and record it; raises a ServiceError for anything wrong."""
+    answer = form.get("answer", "")
+    rationale = form.get("rationale", "")
+    milliseconds = form.get("milliseconds", "")
+    if campaign.task_kind == TaskKind.RATING:
+        rating_submit(
+            labeler=labeler, assignment_id=assignment_id, value=answer, rationale=rationale, milliseconds=milliseconds
+        )
+        return
+    try:
+        strength = int(form.get("strength", "2"))
+    except ValueError:
+        raise InvalidInput(f"strength must be 1, 2 or 3; got {form.get('strength')!r}.") from None
+    # Sides never change after the claim, so reading them before the locked submit is safe.
+    assignment = assignment_get_for_labeler(labeler=labeler, assignment_id=assignment_id)
+    choice = pairwise_choice_for_side(side=answer, swapped=assignment.swapped)
+    judgement_submit(
+        labeler=labeler,
+        assignment_id=assignment_id,
+        choice=choice,
+        strength=strength,
+        rationale=rationale,
+        milliseconds=milliseconds,
+    )
+
+
+@login_required
+@require_POST
+def item_answer(request: HttpRequest, campaign_name: str, assignment_id: int) -> HttpResponse:
+    notice = ""
+    try:
+        campaign = campaign_get_for_labeler(labeler=request.user, campaign=campaign_name)
+        _submit_answer(labeler=request.user, campaign=campaign, assignment_id=assignment_id, form=request.POST)
+    except (LeaseExpired, AlreadySubmitted) as error:
+        # Nothing new was recorded, but the labeler can go on: show why, with the next item.
+        notice = error.message
+    except ServiceError as error:
+        return _error_response(request, error)
+    if not request.htmx:
+        if notice:
+            messages.warning(request, notice)
+        return redirect("labeling:label", campaign_name=campaign.name)
+    return render(request, "labeling/label.html#work", _work_context(labeler=request.user, campaign=campaign, notice=notice))

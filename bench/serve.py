@@ -1,0 +1,561 @@
+"""Serving benchmark: N simulated labelers over real HTTP against the site on gunicorn + PostgreSQL.
+
+    .venv/bin/python bench/serve.py --labelers 50 --seconds 30
+
+What it does: creates its own database (default rlhf_bench; dropped and recreated every run), migrates it,
+seeds one big pairwise campaign (a money budget far above what the run can spend, so every claim still
+goes through the budget lock and check) and one simulated labeler account per client, starts gunicorn
+on 127.0.0.1 and a free port, and lets the labelers loop next item -> submit for a fixed time. It prints
+judgements per second, p50 / p99 latency of both calls, where the CPU went, and then checks in the
+database that every acknowledged judgement is stored exactly once, charged exactly once, and that
+nothing unacknowledged was stored.
+
+The clients are a few processes, each an asyncio loop with one keep-alive connection per labeler and a
+minimal HTTP/1.1 client, so that they cost as little CPU as possible: they still share the machine's
+cores with gunicorn and PostgreSQL, and the printed CPU split says how much they took. Labelers answer
+"first" or "second" at random (the gold model's cost is not what is measured here).
+
+`--profile` runs every request under cProfile in the gunicorn workers and prints where server time goes.
+"""
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import platform
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class BenchConfig:
+    labelers: int = 50  # simulated labelers working at once, one connection each
+    seconds: float = 30.0  # how long they are measured
+    warmup: float = 3.0  # seconds of work before measuring (first requests import code, open DB connections)
+    client_processes: int = 2  # processes the labelers are spread over
+    workers: int = 4  # gunicorn worker processes
+    threads: int = 4  # threads per gunicorn worker (gthread)
+    items: int = 60_000  # comparisons in the campaign
+    history: int = 20_000  # of those, how many (at the head of the queue) were already fully judged and paid
+    overlap: int = 2  # judgements wanted per comparison
+    database: str = "rlhf_bench"
+    postgres: str = "postgres://postgres@127.0.0.1:5432"
+    profile: bool = False
+    seed: int = 0
+
+
+# ---------------------------------------------------------------- database, seeding, the server
+
+def database_url(config: BenchConfig) -> str:
+    return f"{config.postgres}/{config.database}"
+
+
+def server_environment(config: BenchConfig) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": database_url(config),
+        "DB_CONN_MAX_AGE": "600",
+        "DEBUG": "0",
+        "SECRET_KEY": "serving-benchmark-only",
+        "LOG_LEVEL": "ERROR",
+        "PYTHONPATH": str(REPO),
+    }
+
+
+def database_recreate(config: BenchConfig) -> None:
+    import psycopg
+
+    with psycopg.connect(f"{config.postgres}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{config.database}" WITH (FORCE)')
+        connection.execute(f'CREATE DATABASE "{config.database}"')
+    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO,
+                   env=server_environment(config), check=True)
+
+
+def django_setup(config: BenchConfig) -> None:
+    os.environ.update({k: v for k, v in server_environment(config).items() if k != "PYTHONPATH"})
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+
+
+def campaign_seed(config: BenchConfig) -> tuple[str, list[str]]:
+    """One big pairwise campaign and the labelers' accounts; returns (campaign name, API tokens)."""
+    from decimal import Decimal
+
+    from django.db import connections, transaction
+
+    from annotator.models import Campaign, Comparison, Completion, Prompt
+    from annotator.services.simulation import simulated_labelers_ensure
+
+    if config.history > config.items or (config.history and config.labelers < config.overlap):
+        raise SystemExit("--history needs at most --items comparisons and at least --overlap labelers")
+
+    with transaction.atomic():
+        campaign = Campaign.objects.create(
+            name="serving-bench", title="Serving benchmark", instructions="Pick the better continuation.",
+            overlap=config.overlap, pay_per_judgement=Decimal("0.10"), money_budget=Decimal("1000000"),
+        )
+        prompts = Prompt.objects.bulk_create(
+            Prompt(campaign=campaign, text=f"Prompt {n}: shall I compare thee to a summer's day?")
+            for n in range(config.items)
+        )
+        completions = Completion.objects.bulk_create(
+            Completion(prompt=prompt, text=f" Thou art more {side} and more temperate, take {prompt.pk}.")
+            for prompt in prompts for side in ("lovely", "dreary")
+        )
+        comparisons = Comparison.objects.bulk_create(
+            Comparison(campaign=campaign, prompt=prompt, completion_a=completions[2 * n],
+                       completion_b=completions[2 * n + 1], judgements_wanted=config.overlap)
+            for n, prompt in enumerate(prompts)
+        )
+        # Paid at the campaign's rate (None), like people, so every submit writes a real charge.
+        accounts = simulated_labelers_ensure(count=config.labelers, prefix="bench", pay_per_judgement=None)
+        history_seed(campaign, comparisons[: config.history], [user for user, _ in accounts], config.overlap)
+    with connections["default"].cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    connections.close_all()  # the client processes are forked from this one
+    return campaign.name, [token for _, token in accounts]
+
+
+def history_seed(campaign, comparisons, labelers, overlap: int) -> None:
+    """Past work: each comparison judged `overlap` times by different labelers and paid, as a running campaign
+    has. Without it a benchmark flatters every query that grows with the campaign's history."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from annotator.models import Assignment, AssignmentStatus, Judgement, LedgerCategory, LedgerEntry
+
+    then = timezone.now() - timedelta(days=1)
+    price = campaign.pay_per_judgement
+    assignments = Assignment.objects.bulk_create(
+        (
+            Assignment(comparison=comparison, labeler=labelers[(n + k) % len(labelers)],
+                       status=AssignmentStatus.SUBMITTED, leased_at=then, leased_until=then + timedelta(minutes=5),
+                       submitted_at=then + timedelta(minutes=1), reserved_amount=price)
+            for n, comparison in enumerate(comparisons) for k in range(overlap)
+        ),
+        batch_size=5000,
+    )
+    Judgement.objects.bulk_create(
+        (Judgement(assignment=assignment, choice="a", milliseconds=4000) for assignment in assignments),
+        batch_size=5000,
+    )
+    LedgerEntry.objects.bulk_create(
+        (
+            LedgerEntry(campaign=campaign, category=LedgerCategory.LABELING, amount=price, quantity=Decimal(1),
+                        unit="judgements", labeler=assignment.labeler, assignment=assignment)
+            for assignment in assignments
+        ),
+        batch_size=5000,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def gunicorn_start(config: BenchConfig, port: int, profile_dir: str | None) -> subprocess.Popen:
+    command = [
+        str(Path(PYTHON).parent / "gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
+        "--workers", str(config.workers), "--worker-class", "gthread", "--threads", str(config.threads),
+        "--keep-alive", "30", "--backlog", "256", "--log-level", "warning",
+    ]
+    env = server_environment(config)
+    if profile_dir:
+        hooks = Path(profile_dir) / "gunicorn_profile_hooks.py"
+        hooks.write_text(
+            "from bench.serve import gunicorn_post_worker_init as post_worker_init\n"
+            "from bench.serve import gunicorn_worker_exit as worker_exit\n"
+        )
+        command += ["--config", str(hooks)]
+        env["BENCH_PROFILE_DIR"] = profile_dir
+    server = subprocess.Popen(command, cwd=REPO, env=env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"gunicorn exited with {server.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
+                probe.sendall(b"GET /api/campaigns/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                if probe.recv(12).startswith(b"HTTP/1."):
+                    return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("gunicorn did not answer within 60 s")
+
+
+def gunicorn_stop(server: subprocess.Popen) -> None:
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+# Profiling hooks, loaded by gunicorn from the generated config file (one cProfile per worker thread,
+# since a profiler only sees the thread that enabled it).
+_profilers: list = []
+
+
+def gunicorn_post_worker_init(worker) -> None:
+    import cProfile
+    import threading
+
+    app, local = worker.wsgi, threading.local()
+
+    def profiled_app(environ, start_response):
+        if not hasattr(local, "profiler"):
+            local.profiler = cProfile.Profile(time.thread_time)  # CPU time: waiting on locks costs nothing here
+            _profilers.append(local.profiler)
+        return local.profiler.runcall(app, environ, start_response)
+
+    worker.wsgi = profiled_app
+
+
+def gunicorn_worker_exit(server, worker) -> None:
+    for number, profiler in enumerate(_profilers):
+        profiler.dump_stats(Path(os.environ["BENCH_PROFILE_DIR"]) / f"worker-{os.getpid()}-{number}.prof")
+
+
+# ---------------------------------------------------------------- the clients
+
+class Connection:
+    """One keep-alive HTTP/1.1 connection that speaks just enough of the protocol for this API."""
+
+    def __init__(self, port: int, token: str):
+        self.port = port
+        self.headers = f"Host: 127.0.0.1:{port}\r\nAuthorization: Token {token}\r\nAccept: application/json\r\n"
+        self.reader = self.writer = None
+
+    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        for attempt in range(3):
+            try:
+                if self.writer is None:
+                    self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+                return await self._exchange(method, path, body)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                # A keep-alive connection the server closed: reconnect and resend. A resent submit that had
+                # landed answers 409 already_submitted, which the caller counts as acknowledged.
+                self.close()
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _exchange(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        extra = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else ""
+        self.writer.write(f"{method} {path} HTTP/1.1\r\n{self.headers}{extra}\r\n".encode() + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {}
+        for line in lines[1:]:
+            if ":" in line:
+                name, value = line.split(":", 1)
+                headers[name.strip().lower()] = value.strip()
+        if "chunked" in headers.get("transfer-encoding", ""):
+            raise RuntimeError("chunked answers are not expected from this API")
+        length = int(headers.get("content-length", "0"))
+        payload = await self.reader.readexactly(length) if length else b""
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, payload
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+async def labeler_loop(connection: Connection, campaign: str, window: tuple[float, float], rng: random.Random,
+                       result: dict) -> None:
+    """next -> submit until the end of the window; latencies and judgements count only inside it, but every
+    acknowledged judgement is kept for the database check."""
+    next_path = f"/api/campaigns/{campaign}/next/"
+    measure_from, deadline = window
+    while time.monotonic() < deadline:
+        started = time.monotonic()
+        status, payload = await connection.request("GET", next_path)
+        if started >= measure_from:
+            result["next_ms"].append((time.monotonic() - started) * 1000)
+        if status in (204, 402):
+            result["stopped"][str(status)] += 1
+            return
+        if status != 200:
+            result["errors"][f"next {status}"] += 1
+            await asyncio.sleep(0.01)
+            continue
+        assignment_id = json.loads(payload)["assignment_id"]
+        answer = {"choice": rng.choice(("first", "second")), "strength": 2, "milliseconds": rng.randint(2000, 9000)}
+        started = time.monotonic()
+        status, payload = await connection.request(
+            "POST", f"/api/assignments/{assignment_id}/judgement/", json.dumps(answer).encode()
+        )
+        finished = time.monotonic()
+        if started >= measure_from:
+            result["submit_ms"].append((finished - started) * 1000)
+        if status == 201 or (status == 409 and json.loads(payload).get("code") == "already_submitted"):
+            result["acknowledged"].append(assignment_id)
+            result["in_window"] += measure_from <= finished <= deadline
+        else:
+            result["errors"][f"submit {status}"] += 1
+
+
+def client_process(port: int, campaign: str, tokens: list[str], warmup: float, seconds: float, seed: int, ready,
+                   results) -> None:
+    async def main() -> dict:
+        result = {"next_ms": [], "submit_ms": [], "acknowledged": [], "in_window": 0, "errors": Counter(),
+                  "stopped": Counter()}
+        connections = [Connection(port, token) for token in tokens]
+        for connection in connections:  # connect before the clock starts
+            connection.reader, connection.writer = await asyncio.open_connection("127.0.0.1", port)
+        ready.wait()
+        measure_from = time.monotonic() + warmup
+        window = (measure_from, measure_from + seconds)
+        loops = asyncio.gather(*(
+            labeler_loop(connection, campaign, window, random.Random(seed * 100_000 + number), result)
+            for number, connection in enumerate(connections)
+        ))
+        await asyncio.sleep(warmup)
+        cpu_started = time.process_time()
+        await loops
+        result["cpu_seconds"] = time.process_time() - cpu_started
+        for connection in connections:
+            connection.close()
+        return result
+
+    results.put(asyncio.run(main()))
+
+
+# ---------------------------------------------------------------- measuring
+
+def cpu_seconds_of(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / CLOCK_TICKS
+
+
+def pids_where(predicate) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                comm = (entry / "comm").read_text().strip()
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            if predicate(comm, ppid):
+                pids.append(int(entry.name))
+    return pids
+
+
+def postgres_backends(config: BenchConfig) -> list[int]:
+    """Process ids of the PostgreSQL backends connected to the benchmark's database (not other people's)."""
+    import psycopg
+
+    with psycopg.connect(f"{config.postgres}/postgres", autocommit=True) as connection:
+        rows = connection.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [config.database])
+        return [pid for (pid,) in rows]
+
+
+def machine_busy_seconds() -> float:
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLOCK_TICKS
+
+
+def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def database_check(campaign_name: str, acknowledged: list[int], since) -> dict:
+    """Every acknowledged judgement stored exactly once and charged exactly once; nothing stored unacknowledged.
+    Looks at the judgements made since the run started (the seeded history is not the run's)."""
+    from django.db.models import Count
+
+    from annotator.models import Judgement, LedgerCategory, LedgerEntry
+
+    run_judgements = Judgement.objects.filter(assignment__comparison__campaign__name=campaign_name,
+                                              created_at__gte=since)
+    stored = list(run_judgements.values_list("assignment_id", flat=True))
+    stored_set, acknowledged_set = set(stored), set(acknowledged)
+    charges = Counter(LedgerEntry.objects.filter(campaign__name=campaign_name, category=LedgerCategory.LABELING,
+                                                 created_at__gte=since).values_list("assignment_id", flat=True))
+    per_pair = (run_judgements.values("assignment__comparison", "assignment__labeler")
+                .annotate(n=Count("pk")).filter(n__gt=1))
+    return {
+        "acknowledged": len(acknowledged),
+        "acknowledged_twice": len(acknowledged) - len(acknowledged_set),
+        "stored": len(stored),
+        "lost": len(acknowledged_set - stored_set),
+        "stored_unacknowledged": len(stored_set - acknowledged_set),
+        "duplicated": len(stored) - len(stored_set) + per_pair.count(),
+        "charged_not_once": sum(1 for a in stored_set if charges.get(a) != 1) + len(set(charges) - stored_set),
+    }
+
+
+def profile_summary(profile_dir: str) -> None:
+    import pstats
+
+    files = sorted(Path(profile_dir).glob("worker-*.prof"))
+    if not files:
+        print("no profiles were written")
+        return
+    stats = pstats.Stats(str(files[0]))
+    for path in files[1:]:
+        stats.add(str(path))
+    stats.strip_dirs().sort_stats("cumulative").print_stats(35)
+    stats.sort_stats("tottime").print_stats(20)
+
+
+def explain_claim(campaign_name: str) -> None:
+    """The claim's candidate query as PostgreSQL runs it now, for one of the labelers."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from annotator.models import Campaign
+    from annotator.services.assignments import _open_candidates
+
+    campaign = Campaign.objects.get(name=campaign_name)
+    labeler = get_user_model().objects.get(username="bench-001")
+    queryset = _open_candidates(campaign=campaign, labeler=labeler, now=timezone.now())
+    with transaction.atomic(), connection.cursor() as cursor:
+        locking = queryset.select_for_update(skip_locked=True, of=("self",)).values_list("pk")[:1]
+        sql, params = locking.query.sql_with_params()
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        print("\n".join(row[0] for row in cursor.fetchall()))
+
+
+# ---------------------------------------------------------------- the run
+
+def run(config: BenchConfig) -> dict:
+    print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"load average before {os.getloadavg()[0]:.2f}; config: {asdict(config)}", flush=True)
+    started = time.monotonic()
+    database_recreate(config)
+    django_setup(config)
+    campaign, tokens = campaign_seed(config)
+    print(f"database {config.database} migrated and seeded ({config.items} comparisons, overlap {config.overlap}) "
+          f"in {time.monotonic() - started:.1f} s", flush=True)
+
+    profile_dir = tempfile.mkdtemp(prefix="bench-serve-profile-") if config.profile else None
+    port = free_port()
+    from django.utils import timezone
+
+    run_started = timezone.now()
+    server = gunicorn_start(config, port, profile_dir)
+    try:
+        context = multiprocessing.get_context("fork")
+        ready, results = context.Event(), context.Queue()
+        shares = [tokens[number::config.client_processes] for number in range(config.client_processes)]
+        clients = [
+            context.Process(target=client_process, args=(port, campaign, share, config.warmup, config.seconds,
+                                                         config.seed * 100 + number, ready, results))
+            for number, share in enumerate(shares) if share
+        ]
+        for client in clients:
+            client.start()
+        time.sleep(1.0)  # let every client open its connections
+        ready.set()
+        time.sleep(config.warmup)
+        workers = pids_where(lambda comm, ppid: ppid == server.pid)
+        postgres = postgres_backends(config)
+        cpu_before = (cpu_seconds_of(workers), cpu_seconds_of(postgres), machine_busy_seconds())
+        measure_started = time.monotonic()
+        outcomes = [results.get() for _ in clients]
+        measured = time.monotonic() - measure_started
+        postgres = sorted(set(postgres) | set(postgres_backends(config)))
+        cpu_after = (cpu_seconds_of(workers), cpu_seconds_of(postgres), machine_busy_seconds())
+        for client in clients:
+            client.join()
+    finally:
+        gunicorn_stop(server)
+
+    next_ms = [value for outcome in outcomes for value in outcome["next_ms"]]
+    submit_ms = [value for outcome in outcomes for value in outcome["submit_ms"]]
+    acknowledged = [value for outcome in outcomes for value in outcome["acknowledged"]]
+    errors = sum((outcome["errors"] for outcome in outcomes), Counter())
+    stopped = sum((outcome["stopped"] for outcome in outcomes), Counter())
+    check = database_check(campaign, acknowledged, since=run_started)
+    judgements = sum(outcome["in_window"] for outcome in outcomes)
+    cpu = {
+        "gunicorn_workers": cpu_after[0] - cpu_before[0],
+        "postgres_bench_backends": cpu_after[1] - cpu_before[1],
+        "bench_clients": sum(outcome["cpu_seconds"] for outcome in outcomes),
+    }
+    cpu_ms_per_judgement = sum(cpu.values()) * 1000 / max(judgements, 1)
+    summary = {
+        "judgements": judgements,
+        "seconds": round(measured, 2),
+        "judgements_per_second": round(judgements / config.seconds, 1),
+        "next_p50_ms": round(percentile(next_ms, 0.50), 1),
+        "next_p99_ms": round(percentile(next_ms, 0.99), 1),
+        "submit_p50_ms": round(percentile(submit_ms, 0.50), 1),
+        "submit_p99_ms": round(percentile(submit_ms, 0.99), 1),
+        "errors": dict(errors),
+        "labelers_stopped_early": dict(stopped),
+        "cpu_seconds": {name: round(value, 1) for name, value in cpu.items()} | {
+            "whole_machine": round(cpu_after[2] - cpu_before[2], 1),
+            "available": round(measured * os.cpu_count(), 1),
+        },
+        "cpu_ms_per_judgement": round(cpu_ms_per_judgement, 2),
+        # What the same work would allow if this machine's cores did nothing else.
+        "judgements_per_second_if_cores_were_ours": round(os.cpu_count() * 1000 / cpu_ms_per_judgement, 1),
+        "database_check": check,
+        "load_average_after": round(os.getloadavg()[0], 2),
+    }
+    print(json.dumps(summary, indent=2), flush=True)
+    if profile_dir:
+        profile_summary(profile_dir)
+        explain_claim(campaign)
+    failed = check["lost"] or check["duplicated"] or check["stored_unacknowledged"] or check["charged_not_once"]
+    print("database check: " + ("FAILED" if failed else "every acknowledged judgement stored and charged exactly once"))
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    for name, default in asdict(BenchConfig()).items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(default, bool):
+            parser.add_argument(flag, action="store_true")
+        else:
+            parser.add_argument(flag, type=type(default), default=default)
+    config = BenchConfig(**vars(parser.parse_args(argv)))
+    summary = run(config)
+    check = summary["database_check"]
+    sys.exit(1 if check["lost"] or check["duplicated"] or check["stored_unacknowledged"] or check["charged_not_once"] else 0)
+
+
+if __name__ == "__main__":
+    main()

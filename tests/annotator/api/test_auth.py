@@ -1,0 +1,87 @@
+"""Who may call what: token and session authentication, CSRF on session writes, labelers kept apart."""
+
+import pytest
+from django.middleware.csrf import _get_new_csrf_string
+from rest_framework.test import APIClient
+
+from annotator.models import Judgement
+from tests.factories import PASSWORD, AssignmentFactory, UserFactory
+
+
+@pytest.fixture
+def lease(labeler, campaign):
+    return AssignmentFactory(comparison=campaign.comparisons.first(), labeler=labeler, swapped=False)
+
+
+ANSWER = {"choice": "second", "milliseconds": 800}
+
+
+def test_token_is_issued_for_username_and_password(labeler, lease):
+    client = APIClient()
+    response = client.post("/api/auth/token/", {"username": labeler.username, "password": PASSWORD}, format="json")
+    assert response.status_code == 200
+    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
+    assert client.post(f"/api/assignments/{lease.pk}/judgement/", ANSWER, format="json").status_code == 201
+
+    wrong = APIClient().post("/api/auth/token/", {"username": labeler.username, "password": "nope"}, format="json")
+    assert wrong.status_code == 400 and "Unable to log in" in wrong.json()["detail"]
+
+
+def test_bad_token_and_no_credentials_are_401(campaign, lease):
+    anonymous = APIClient()
+    forged = APIClient()
+    forged.credentials(HTTP_AUTHORIZATION="Token 0123456789abcdef")
+    for client in [anonymous, forged]:
+        for method, url in [
+            ("get", "/api/campaigns/"),
+            ("get", f"/api/campaigns/{campaign.name}/next/"),
+            ("get", f"/api/campaigns/{campaign.name}/stats/"),
+            ("get", f"/api/campaigns/{campaign.name}/export.jsonl"),
+            ("get", "/api/me/history/"),
+            ("post", f"/api/assignments/{lease.pk}/judgement/"),
+            ("post", f"/api/assignments/{lease.pk}/rating/"),
+        ]:
+            response = getattr(client, method)(url, ANSWER, format="json") if method == "post" else client.get(url)
+            assert response.status_code == 401, url
+            assert response.json()["code"] in ("not_authenticated", "authentication_failed")
+    assert not Judgement.objects.exists()
+
+
+def test_session_write_needs_csrf_token(labeler, lease):
+    client = APIClient(enforce_csrf_checks=True)
+    client.login(username=labeler.username, password=PASSWORD)
+    url = f"/api/assignments/{lease.pk}/judgement/"
+
+    refused = client.post(url, ANSWER, format="json")
+    assert refused.status_code == 403 and "CSRF" in refused.json()["detail"]
+    assert not Judgement.objects.exists()
+
+    csrf = _get_new_csrf_string()
+    client.cookies["csrftoken"] = csrf
+    accepted = client.post(url, ANSWER, format="json", HTTP_X_CSRFTOKEN=csrf)
+    assert accepted.status_code == 201
+    assert Judgement.objects.get().choice == "b"
+    # Reads need no CSRF token.
+    assert client.get("/api/me/history/").status_code == 200
+
+
+def test_user_without_labeler_profile_is_403(campaign):
+    client = APIClient()
+    client.force_authenticate(UserFactory())
+    for url in ["/api/campaigns/", f"/api/campaigns/{campaign.name}/next/", "/api/me/history/",
+                f"/api/campaigns/{campaign.name}/stats/"]:
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert "not a labeler" in response.json()["detail"]
+
+
+def test_another_labelers_items_and_history_are_invisible(api, other_api, lease):
+    assert api.post(f"/api/assignments/{lease.pk}/judgement/", ANSWER, format="json").status_code == 201
+    assert other_api.get("/api/me/history/").json()["count"] == 0
+    assert api.get("/api/me/history/").json()["count"] == 1
+    # The other labeler is never handed the first one's lease, and cannot answer it.
+    other_item = other_api.get(f"/api/campaigns/{lease.comparison.campaign.name}/next/").json()
+    assert other_item["assignment_id"] != lease.pk
+    response = other_api.post(f"/api/assignments/{lease.pk}/judgement/", ANSWER, format="json")
+    assert response.status_code == 404
+    assert Judgement.objects.count() == 1

@@ -1,0 +1,236 @@
+"""The round state machine: start, dispatch, claim (compare-and-set), finish once, fail and resume."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from annotator.models import (
+    AssignmentStatus,
+    LedgerCategory,
+    LedgerEntry,
+    PromptSplit,
+    RewardModel,
+    Round,
+    RoundState,
+)
+from annotator.services.errors import InvalidInput
+from annotator.services.rounds import (
+    StepRun,
+    round_dispatch,
+    round_labeling_close,
+    round_settings,
+    round_start,
+    round_step_claim,
+    round_step_fail,
+    round_step_finish,
+    round_step_progress,
+    round_step_release,
+    step_stale_seconds,
+)
+from tests.factories import AssignmentFactory, CampaignFactory, ComparisonFactory, PromptFactory
+from worker.runner import run_step
+
+pytestmark = pytest.mark.django_db
+
+CPU = StepRun(device_type="cpu", seconds=1.5, charge_gpu=True)
+
+
+@pytest.fixture
+def campaign():
+    campaign = CampaignFactory(gpu_hour_budget=Decimal("10"))
+    PromptFactory.create_batch(4, campaign=campaign)
+    PromptFactory.create_batch(2, campaign=campaign, split=PromptSplit.HELDOUT)
+    return campaign
+
+
+def start(campaign, django_capture_on_commit_callbacks) -> Round:
+    """round_start without running the enqueued task (the on-commit callbacks are captured, not run)."""
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        round_ = round_start(campaign=campaign)
+    assert len(callbacks) == 1  # one task sent for the step
+    round_.refresh_from_db()
+    return round_
+
+
+def test_round_zero_starts_at_sampling_and_is_dispatched(campaign, django_capture_on_commit_callbacks):
+    round_ = start(campaign, django_capture_on_commit_callbacks)
+    assert (round_.number, round_.state) == (0, RoundState.SAMPLING)
+    assert round_.step_owner and round_.task_ids[RoundState.SAMPLING] == round_.step_owner
+    assert round_.step_started_at is None  # queued, not started
+    assert round_.metrics["steps"][RoundState.TRAINING_REWARD] == {"status": "skipped"}
+
+
+def test_starting_again_while_a_step_is_live_sends_nothing(campaign, django_capture_on_commit_callbacks):
+    first = start(campaign, django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        again = round_start(campaign=campaign)
+    assert again.pk == first.pk and callbacks == []
+    assert Round.objects.filter(campaign=campaign).count() == 1
+
+
+def test_claim_is_compare_and_set(campaign, django_capture_on_commit_callbacks):
+    round_ = start(campaign, django_capture_on_commit_callbacks)
+    task_id = round_.step_owner
+    assert not round_step_claim(round_id=round_.pk, step=RoundState.SAMPLING, task_id="someone-else")
+    assert not round_step_claim(round_id=round_.pk, step=RoundState.SELECTING, task_id=task_id)  # not that step
+    assert round_step_claim(round_id=round_.pk, step=RoundState.SAMPLING, task_id=task_id)
+    # A second delivery of the same task while it runs is refused: the step has started.
+    assert not round_step_claim(round_id=round_.pk, step=RoundState.SAMPLING, task_id=task_id)
+    # Once its heartbeat is stale, another task may take the step over.
+    later = timezone.now() + timedelta(seconds=step_stale_seconds() + 1)
+    assert round_step_claim(round_id=round_.pk, step=RoundState.SAMPLING, task_id="rescuer", now=later)
+    round_.refresh_from_db()
+    assert round_.step_owner == "rescuer"
+
+
+def test_dispatch_resends_only_a_stale_step(campaign, django_capture_on_commit_callbacks):
+    round_ = start(campaign, django_capture_on_commit_callbacks)
+    assert round_step_claim(round_id=round_.pk, step=RoundState.SAMPLING, task_id=round_.step_owner)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert round_dispatch(round_id=round_.pk) is None
+    assert callbacks == []
+    later = timezone.now() + timedelta(seconds=step_stale_seconds() + 1)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        new_task = round_dispatch(round_id=round_.pk, now=later)
+    assert new_task and len(callbacks) == 1
+    round_.refresh_from_db()
+    assert round_.step_owner == new_task and round_.step_started_at is None
+
+
+def store_reward_model(path):
+    def store(locked: Round) -> dict:
+        RewardModel.objects.update_or_create(campaign=locked.campaign, path=path, defaults={"round": locked})
+        return {"eval/accuracy": 0.75}
+
+    return store
+
+
+def training_round(campaign) -> Round:
+    Round.objects.create(campaign=campaign, number=0, state=RoundState.DONE)
+    return Round.objects.create(campaign=campaign, number=1, state=RoundState.TRAINING_REWARD)
+
+
+def test_finish_moves_on_once_and_charges_gpu_once(campaign, django_capture_on_commit_callbacks):
+    round_ = training_round(campaign)
+    assert round_step_claim(round_id=round_.pk, step=RoundState.TRAINING_REWARD, task_id="t1")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        finished = round_step_finish(round_id=round_.pk, step=RoundState.TRAINING_REWARD, task_id="t1",
+                                     store=store_reward_model("/rm/round-1"), run=CPU)
+    assert finished.state == RoundState.OPTIMIZING
+    assert len(callbacks) == 1  # the next step was sent
+    assert finished.metrics[RoundState.TRAINING_REWARD] == {"eval/accuracy": 0.75}
+    assert finished.metrics["steps"][RoundState.TRAINING_REWARD]["status"] == "done"
+    # A redelivery of the finished step can neither claim it nor finish it again.
+    assert not round_step_claim(round_id=round_.pk, step=RoundState.TRAINING_REWARD, task_id="t1")
+    assert round_step_finish(round_id=round_.pk, step=RoundState.TRAINING_REWARD, task_id="t1",
+                             store=store_reward_model("/rm/other"), run=CPU) is None
+    assert RewardModel.objects.filter(campaign=campaign).count() == 1
+    gpu = LedgerEntry.objects.filter(campaign=campaign, category=LedgerCategory.GPU)
+    assert gpu.count() == 1 and gpu.get().quantity == Decimal("1.5")
+
+
+def test_taken_over_step_overwrites_and_the_old_task_writes_nothing(campaign):
+    round_ = training_round(campaign)
+    assert round_step_claim(round_id=round_.pk, step=RoundState.TRAINING_REWARD, task_id="dead")
+    later = timezone.now() + timedelta(seconds=step_stale_seconds() + 1)
+    assert round_step_claim(round_id=round_.pk, step=RoundState.TRAINING_REWARD, task_id="rescuer", now=later)
+    # The presumed-dead task wakes up: it may not report progress or finish.
+    assert not round_step_progress(round_id=round_.pk, step=RoundState.TRAINING_REWARD, task_id="dead", progress={})
+    assert round_step_finish(round_id=round_.pk, step=RoundState.TRAINING_REWARD, task_id="dead",
+                             store=store_reward_model("/rm/round-1"), run=CPU) is None
+    assert not RewardModel.objects.exists()
+    # The redo writes to the step's own path: the row is updated in place, never duplicated.
+    RewardModel.objects.create(campaign=campaign, round=round_, path="/rm/round-1", heldout_accuracy=0.1)
+    round_step_finish(round_id=round_.pk, step=RoundState.TRAINING_REWARD, task_id="rescuer",
+                      store=store_reward_model("/rm/round-1"), run=CPU)
+    assert RewardModel.objects.filter(campaign=campaign).count() == 1
+    assert LedgerEntry.objects.filter(campaign=campaign, category=LedgerCategory.GPU).count() == 1
+
+
+def test_failure_then_resume_at_the_failed_step(campaign, django_capture_on_commit_callbacks):
+    round_ = training_round(campaign)
+    assert round_step_claim(round_id=round_.pk, step=RoundState.TRAINING_REWARD, task_id="t1")
+    assert round_step_finish(round_id=round_.pk, step=RoundState.TRAINING_REWARD, task_id="t1",
+                             store=store_reward_model("/rm/1"), run=CPU)
+    round_.refresh_from_db()
+    sent = round_.step_owner  # finishing sent the next step to a new task
+    assert round_step_claim(round_id=round_.pk, step=RoundState.OPTIMIZING, task_id=sent)
+    assert round_step_fail(round_id=round_.pk, step=RoundState.OPTIMIZING, task_id=sent, error="CUDA out of memory")
+    round_.refresh_from_db()
+    assert (round_.state, round_.error, round_.step_owner) == (RoundState.FAILED, "CUDA out of memory", "")
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        resumed = round_start(campaign=campaign)
+    resumed.refresh_from_db()
+    assert resumed.pk == round_.pk and resumed.state == RoundState.OPTIMIZING and resumed.error == ""
+    assert len(callbacks) == 1
+    assert resumed.metrics["errors"][0]["error"] == "CUDA out of memory"
+    # The finished step is not run again: its results stand.
+    assert resumed.metrics["steps"][RoundState.TRAINING_REWARD]["status"] == "done"
+    assert RewardModel.objects.count() == 1
+
+
+def test_run_step_marks_the_round_failed_with_the_error(campaign):
+    round_ = training_round(campaign)
+
+    def broken(context, round_):
+        raise RuntimeError("disk full")
+
+    assert run_step(round_id=round_.pk, step=RoundState.TRAINING_REWARD, task_id="t1", work=broken, in_worker=False) == "failed"
+    round_.refresh_from_db()
+    assert round_.state == RoundState.FAILED and "disk full" in round_.error
+    assert round_.metrics["failed_step"] == RoundState.TRAINING_REWARD
+
+
+def test_ctrl_c_in_an_in_process_step_gives_the_step_back(campaign):
+    round_ = training_round(campaign)
+
+    def interrupted(context, round_):
+        context.progress("reward model")({"step": 1, "total": 10})
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_step(round_id=round_.pk, step=RoundState.TRAINING_REWARD, task_id="t1", work=interrupted, in_worker=False)
+    round_.refresh_from_db()
+    assert round_.state == RoundState.TRAINING_REWARD and round_.step_owner == ""
+    assert round_.metrics["progress"]["done"] == 1
+    assert round_step_claim(round_id=round_.pk, step=RoundState.TRAINING_REWARD, task_id="rerun")
+    assert not round_step_release(round_id=round_.pk, step=RoundState.TRAINING_REWARD, task_id="t1")
+
+
+def test_a_step_over_the_gpu_budget_fails_with_a_clear_message(campaign):
+    campaign.gpu_hour_budget = Decimal("0")
+    campaign.save()
+    round_ = training_round(campaign)
+    ran = []
+    assert run_step(round_id=round_.pk, step=RoundState.TRAINING_REWARD, task_id="t1",
+                    work=lambda context, round_: ran.append(1), in_worker=False) == "failed"
+    round_.refresh_from_db()
+    assert ran == [] and round_.state == RoundState.FAILED and "GPU budget" in round_.error
+
+
+def test_labeling_closes_when_all_labels_are_in_and_the_next_round_starts(campaign, django_capture_on_commit_callbacks):
+    round_ = Round.objects.create(campaign=campaign, number=0, state=RoundState.LABELING)
+    comparison = ComparisonFactory(campaign=campaign, round=round_, judgements_wanted=2)
+    AssignmentFactory(comparison=comparison, status=AssignmentStatus.SUBMITTED)
+    assert not round_labeling_close(round_=round_)
+    with pytest.raises(InvalidInput, match="1 of 2 judgements"):
+        round_start(campaign=campaign)
+
+    AssignmentFactory(comparison=comparison, status=AssignmentStatus.SUBMITTED)
+    with django_capture_on_commit_callbacks(execute=False):
+        next_round = round_start(campaign=campaign)
+    round_.refresh_from_db()
+    comparison.refresh_from_db()
+    assert round_.state == RoundState.DONE and round_.finished_at is not None and not comparison.is_open
+    assert (next_round.number, next_round.state) == (1, RoundState.TRAINING_REWARD)
+
+
+def test_round_settings_are_checked():
+    good = CampaignFactory(settings={"pairs_per_round": 8, "gold_share": 0.25, "policy": {"max_steps": 5}, "other": 1})
+    assert round_settings(campaign=good).pairs_per_round == 8
+    for bad in ({"pairs_per_round": "many"}, {"gold_share": 2}, {"prompts_per_round": 1.5}, {"policy": [1]}):
+        with pytest.raises(InvalidInput):
+            round_settings(campaign=CampaignFactory(settings=bad))

@@ -1,0 +1,47 @@
+from io import StringIO
+
+from django.contrib.auth import authenticate, get_user_model
+from django.core.management import call_command
+
+from annotator.models import Campaign, Comparison, Completion, LabelerProfile, Prompt
+from annotator.services.demo import DEMO_COMPARISON_COUNT, DEMO_LABELERS, DEMO_STAFF, demo_fragment_pairs
+
+
+def run_demo() -> str:
+    out = StringIO()
+    call_command("demo", stdout=out)
+    return out.getvalue()
+
+
+def test_demo_runs_twice_without_duplicates_and_prints_how_to_log_in(db):
+    first = run_demo()
+    second = run_demo()
+
+    campaign = Campaign.objects.get(name="demo-sentiment")
+    assert "more positive sentiment" in campaign.instructions
+    assert (campaign.overlap, campaign.task_kind, str(campaign.money_budget), str(campaign.pay_per_judgement)) == (
+        2, "pairwise", "50.0000", "0.0500",
+    )
+    assert Campaign.objects.count() == 1
+    assert Comparison.objects.filter(campaign=campaign, judgements_wanted=2).count() == DEMO_COMPARISON_COUNT
+    assert Prompt.objects.count() == DEMO_COMPARISON_COUNT
+    assert Completion.objects.count() == 2 * DEMO_COMPARISON_COUNT
+    assert get_user_model().objects.count() == 1 + len(DEMO_LABELERS)
+    assert LabelerProfile.objects.count() == len(DEMO_LABELERS)
+
+    for account in (DEMO_STAFF, *DEMO_LABELERS):
+        assert authenticate(username=account.username, password=account.password) is not None
+        assert f"{account.username}" in first and account.password in first
+    assert get_user_model().objects.get(username=DEMO_STAFF.username).is_staff
+    for text in ("http://127.0.0.1:8000/", "python manage.py runserver", f"{DEMO_COMPARISON_COUNT} new"):
+        assert text in first
+    assert "nothing new" in second
+
+
+def test_demo_fragments_are_cut_from_shakespeare(db):
+    pairs = demo_fragment_pairs(count=5)
+    assert pairs == demo_fragment_pairs(count=5)  # the same every run
+    for pair in pairs:
+        assert pair.source.startswith("shakespeare:") and pair.source.split(":")[1].endswith("_gut.txt")
+        assert len(pair.prompt.split()) == 4
+        assert pair.completion_a.strip() and pair.completion_b.strip() and pair.completion_a != pair.completion_b
