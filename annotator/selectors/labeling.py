@@ -38,7 +38,9 @@ class LabelingItem:
 def campaign_cards_for_labeler(*, labeler: AbstractBaseUser, now: datetime | None = None) -> list[CampaignCard]:
     """Active campaigns, each with the labeler's progress in it."""
     return [
-        CampaignCard(campaign=campaign, progress=campaign_progress_for_labeler(labeler=labeler, campaign=campaign, now=now))
+        CampaignCard(
+            campaign=campaign, progress=campaign_progress_for_labeler(labeler=labeler, campaign=campaign, now=now)
+        )
         for campaign in campaigns_active()
     ]
 

@@ -81,6 +81,7 @@ def campaign_budget(request: HttpRequest, name: str) -> HttpResponse:
             "chart": burn_down_chart(
                 series=summary.burn_down,
                 budget=campaign.money_budget,
+                reserved=summary.money.reserved,
                 spend_per_day=summary.projection.spend_per_day,
             ),
             "recent_entries": ledger_entries(campaign=campaign).order_by("-created_at", "-id")[:10],
@@ -212,6 +213,7 @@ CHART_WIDTH, CHART_HEIGHT = 720, 260
 CHART_LEFT, CHART_RIGHT, CHART_TOP, CHART_BOTTOM = 80, 20, 16, 36
 # The projection may stretch the time axis at most this many times the history shown, so history stays legible.
 MAX_PROJECTION_STRETCH = 3
+MIN_TICK_GAP = 110  # pixels between time labels
 
 
 @dataclass(frozen=True)
@@ -237,19 +239,21 @@ class BurnDownChart:
 
 
 def burn_down_chart(
-    *, series: list[tuple[datetime, Decimal]], budget: Decimal | None, spend_per_day: Decimal
+    *, series: list[tuple[datetime, Decimal]], budget: Decimal | None, reserved: Decimal, spend_per_day: Decimal
 ) -> BurnDownChart:
-    """Scale the spending series into SVG coordinates: money remaining over time, with the projection."""
+    """Scale the spending series into SVG coordinates: money left over time; then, dashed, the reservations
+    taken off and the recent rate carried on until nothing is left (the projection's date)."""
     start, now = series[0][0], series[-1][0]
     values = [(t, budget - spent if budget is not None else spent) for t, spent in series]
     end = now
     projection: list[tuple[datetime, Decimal]] = []
-    if budget is not None and spend_per_day > 0 and values[-1][1] > 0:
-        runs_out = now + timedelta(days=float(values[-1][1] / spend_per_day))
+    uncommitted = values[-1][1] - reserved
+    if budget is not None and spend_per_day > 0 and uncommitted > 0:
+        runs_out = now + timedelta(days=float(uncommitted / spend_per_day))
         history = max(now - start, timedelta(hours=1))
         end = min(runs_out, now + history * MAX_PROJECTION_STRETCH)
-        left_at_end = values[-1][1] - spend_per_day * Decimal((end - now).total_seconds()) / 86400
-        projection = [(now, values[-1][1]), (end, max(left_at_end, Decimal(0)))]
+        left_at_end = uncommitted - spend_per_day * Decimal((end - now).total_seconds()) / 86400
+        projection = [(now, values[-1][1]), (now, uncommitted), (end, max(left_at_end, Decimal(0)))]
     top_value = max([budget or Decimal(0), *(v for _, v in values)]) or Decimal(1)
     bottom_value = min([Decimal(0), *(v for _, v in values)])
     right, bottom = CHART_WIDTH - CHART_RIGHT, CHART_HEIGHT - CHART_BOTTOM
@@ -264,8 +268,12 @@ def burn_down_chart(
     def polyline(points: list[tuple[datetime, Decimal]]) -> str:
         return " ".join(f"{x(t)},{y(v)}" for t, v in points)
 
-    y_values = sorted({bottom_value, Decimal(0), top_value / 2, top_value})
     date_format = "%d %b %H:%M" if span < 3 * 86400 else "%d %b %Y"
+    x_ticks: list[ChartTick] = []
+    for t in (start, now, end):  # labels closer than their width would overlap: keep the later one
+        if x_ticks and x(t) - x_ticks[-1].x < MIN_TICK_GAP:
+            x_ticks.pop()
+        x_ticks.append(ChartTick(x=x(t), y=bottom + 18, label=f"{t:{date_format}}"))
     return BurnDownChart(
         width=CHART_WIDTH,
         height=CHART_HEIGHT,
@@ -275,7 +283,10 @@ def burn_down_chart(
         bottom=bottom,
         points=polyline(values),
         projection=polyline(projection),
-        y_ticks=[ChartTick(x=CHART_LEFT - 6, y=y(v), label=f"{v:.2f}") for v in y_values],
-        x_ticks=[ChartTick(x=x(t), y=bottom + 18, label=f"{t:{date_format}}") for t in sorted({start, now, end})],
+        y_ticks=[
+            ChartTick(x=CHART_LEFT - 6, y=y(v), label=f"{v:.2f}")
+            for v in sorted({bottom_value, Decimal(0), top_value / 2, top_value})
+        ],
+        x_ticks=x_ticks,
         y_title="money left" if budget is not None else "money spent",
     )

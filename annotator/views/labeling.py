@@ -157,4 +157,5 @@ def item_answer(request: HttpRequest, campaign_name: str, assignment_id: int) ->
         if notice:
             messages.warning(request, notice)
         return redirect("labeling:label", campaign_name=campaign.name)
-    return render(request, "labeling/label.html#work", _work_context(labeler=request.user, campaign=campaign, notice=notice))
+    context = _work_context(labeler=request.user, campaign=campaign, notice=notice)
+    return render(request, "labeling/label.html#work", context)

@@ -53,12 +53,9 @@
     if (area) area.replaceChildren();
   }
 
-  // A new item on the page (first load or swapped in by htmx) starts its clock.
-  htmx.onLoad(function (element) {
-    if (element.matches && (element.matches("form.answer-form") || element.querySelector("form.answer-form"))) {
-      startClock();
-    }
-  });
+  // The first item arrives with the page (this script is deferred, so the page is parsed by now); later
+  // ones start their clock in the same task that swaps them in (htmx:afterSwap below).
+  if (answerForm()) startClock();
 
   // Capture phase: runs before htmx reads the form, for clicks on Submit and for Enter alike.
   document.addEventListener(
@@ -140,6 +137,7 @@
     const target = event.detail.target;
     if (target.id === MESSAGE_AREA) revealMessage();
     if (target.id !== "work") return;
+    if (answerForm()) startClock();
     clearMessage();
     if (target.getBoundingClientRect().top < 0) target.scrollIntoView({ block: "start" });
   });

@@ -105,7 +105,9 @@ def test_label_page_claims_current_and_next(labeler_client, labeler, campaign):
     assert Assignment.objects.filter(labeler=labeler, status=AssignmentStatus.LEASED).count() == 2
 
 
-@pytest.mark.parametrize("side, swapped, choice", [("left", False, "a"), ("left", True, "b"), ("right", True, "a"), ("tie", True, "tie")])
+@pytest.mark.parametrize(
+    "side, swapped, choice", [("left", False, "a"), ("left", True, "b"), ("right", True, "a"), ("tie", True, "tie")]
+)
 def test_htmx_answer_records_choice_for_side_and_returns_next_item(labeler_client, labeler, side, swapped, choice):
     campaign = CampaignFactory()
     current = lease(labeler, ComparisonFactory(campaign=campaign), swapped=swapped)
@@ -122,7 +124,8 @@ def test_htmx_answer_records_choice_for_side_and_returns_next_item(labeler_clien
     assert answer_url(campaign, upcoming.pk) in html
     assert "Done today <strong>1</strong>" in html
     judgement = Judgement.objects.get(assignment=current)
-    assert (judgement.choice, judgement.strength, judgement.rationale, judgement.milliseconds) == (choice, 3, "clearer", 2345)
+    stored = (judgement.choice, judgement.strength, judgement.rationale, judgement.milliseconds)
+    assert stored == (choice, 3, "clearer", 2345)
     # The next-but-one item is claimed already, so the following swap is instant too.
     assert Assignment.objects.filter(labeler=labeler, status=AssignmentStatus.LEASED).count() == 2
 
@@ -176,12 +179,14 @@ def test_answer_needs_csrf_token(labeler, campaign):
 
 def test_expired_lease_shows_message_and_next_item(labeler_client, labeler, campaign):
     long_ago = timezone.now() - timedelta(minutes=30)
-    stale = lease(labeler, campaign.comparisons.first(), leased_at=long_ago, leased_until=long_ago + timedelta(minutes=5))
+    stale = lease(
+        labeler, campaign.comparisons.first(), leased_at=long_ago, leased_until=long_ago + timedelta(minutes=5)
+    )
     response = labeler_client.post(answer_url(campaign, stale.pk), {"answer": "left", "milliseconds": "10"}, **HTMX)
     assert response.status_code == 200
     html = response.content.decode()
     assert "expired" in html and "Nothing was recorded" in html
-    fresh = Assignment.objects.filter(labeler=labeler, status=AssignmentStatus.LEASED).exclude(pk=stale.pk).order_by("id").first()
+    fresh = Assignment.objects.filter(labeler=labeler, status=AssignmentStatus.LEASED).exclude(pk=stale.pk).first()
     assert answer_url(campaign, fresh.pk) in html
     assert not Judgement.objects.exists()
 

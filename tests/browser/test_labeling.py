@@ -40,14 +40,16 @@ def wait_for_item_after(page, item_id: int) -> int:
 
 def test_label_three_pairs_with_the_keyboard_only(page, live_server, console_errors, campaign_with_labeler):
     campaign, labeler = campaign_with_labeler
-    open_label_page(page, live_server, campaign, labeler)
+    login(page, live_server, labeler.username, PASSWORD)
+    # An item's clock starts once it is on the page, so (request that brought it) .. (its Enter) bounds it.
+    requested_at = time.monotonic()
+    page.goto(live_server.url + reverse("labeling:label", args=[campaign.name]))
     page.evaluate("window.samePage = true")  # gone if anything reloads the page
 
     # (keys pressed, expected screen side, expected strength)
     steps = [(["1", "w"], "left", 2), (["2", "e"], "right", 3), (["3"], "tie", 2)]
-    answered, wall_ms = [], []
+    answered, upper_bounds_ms = [], []
     item_id = current_item_id(page)
-    shown_at = time.monotonic()
     for number, (keys, _, _) in enumerate(steps):
         page.wait_for_timeout(LOOK_MS)
         for key in keys:
@@ -59,23 +61,24 @@ def test_label_three_pairs_with_the_keyboard_only(page, live_server, console_err
             page.keyboard.press("Escape")
             expect(page.locator("input[name=answer][value=left]")).to_be_checked()
             expect(page.locator("input[name=strength][value='2']")).to_be_checked()
+        submit_started_at = time.monotonic()
         page.keyboard.press("Enter")
+        upper_bounds_ms.append((time.monotonic() - requested_at) * 1000)
+        requested_at = submit_started_at
         answered.append(item_id)
         item_id = wait_for_item_after(page, item_id)
-        wall_ms.append((time.monotonic() - shown_at) * 1000)
-        shown_at = time.monotonic()
 
     assert page.evaluate("window.samePage") is True
     expect(page.locator("#progress")).to_contain_text("Done today 3")
 
     judgements = {j.assignment_id: j for j in Judgement.objects.filter(assignment__labeler=labeler)}
     assert sorted(judgements) == sorted(answered)
-    for assignment_id, (_, side, strength), wall in zip(answered, steps, wall_ms):
+    for assignment_id, (_, side, strength), upper_bound in zip(answered, steps, upper_bounds_ms):
         judgement = judgements[assignment_id]
         swapped = Assignment.objects.get(pk=assignment_id).swapped
         expected = {"left": "b" if swapped else "a", "right": "a" if swapped else "b", "tie": "tie"}[side]
         assert (judgement.choice, judgement.strength) == (expected, strength)
-        assert LOOK_MS * 0.5 <= judgement.milliseconds <= wall, (judgement.milliseconds, wall)
+        assert LOOK_MS <= judgement.milliseconds <= upper_bound, (judgement.milliseconds, upper_bound)
     assert judgements[answered[0]].rationale == "kinder 2q"
     assert console_errors == []
 

@@ -31,16 +31,17 @@ def csv_rows(response) -> list[dict]:
     return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_anonymous_visitors_are_sent_to_log_in(client, funded_campaign, page):
-    response = client.get(url(page, funded_campaign.campaign))
-    assert response.status_code == 302 and response.url.startswith(reverse("login") + "?next=/staff/budget/")
+def test_anonymous_visitors_are_sent_to_log_in(client, campaign):
+    for page in PAGES:
+        response = client.get(url(page, campaign))
+        assert response.status_code == 302, page
+        assert response.url.startswith(reverse("login") + "?next=/staff/budget/"), page
 
 
-@pytest.mark.parametrize("page", PAGES)
-def test_labelers_are_refused(client, funded_campaign, page):
-    client.force_login(funded_campaign.fast)
-    assert client.get(url(page, funded_campaign.campaign)).status_code == 403
+def test_labelers_are_refused(client, campaign, labeler):
+    client.force_login(labeler)
+    for page in PAGES:
+        assert client.get(url(page, campaign)).status_code == 403, page
 
 
 def test_labelers_cannot_record_or_reverse(client, funded_campaign):

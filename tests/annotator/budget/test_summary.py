@@ -75,10 +75,15 @@ def test_burn_down_series_and_chart(funded_campaign):
     s = campaign_budget_summary(campaign=campaign, now=now)
     assert s.burn_down[0] == (campaign.created_at, Decimal("0")) and s.burn_down[-1] == (now, Decimal("3.5500"))
     assert [spent for _, spent in s.burn_down] == sorted(spent for _, spent in s.burn_down)
-    chart = burn_down_chart(series=s.burn_down, budget=campaign.money_budget, spend_per_day=s.projection.spend_per_day)
+    chart = burn_down_chart(
+        series=s.burn_down, budget=campaign.money_budget, reserved=s.money.reserved,
+        spend_per_day=s.projection.spend_per_day,
+    )
     points = [tuple(map(float, p.split(","))) for p in chart.points.split()]
     assert points[0] == (chart.left, chart.top)  # the whole budget left at the start, at the top
-    assert points[-1][1] > chart.top and chart.projection.count(",") == 2
+    projection = [tuple(map(float, p.split(","))) for p in chart.projection.split()]
+    assert projection[0] == points[-1] and projection[1][0] == points[-1][0]  # reservations drop straight down
+    assert projection[2][1] > projection[1][1]  # then the recent rate carries on down (SVG y grows downwards)
     assert [t.label for t in chart.y_ticks] == ["0.00", "5.00", "10.00"]
 
 
@@ -88,5 +93,5 @@ def test_campaign_with_nothing_spent_and_no_cap():
     s = campaign_budget_summary(campaign=campaign, now=now)
     assert (s.money.remaining, s.money.used_fraction, s.costs.labeling_per_item, s.labelers) == (None, None, None, [])
     assert (s.projection.items_left, s.projection.runs_out_at) == (None, None)
-    chart = burn_down_chart(series=s.burn_down, budget=None, spend_per_day=Decimal("0"))
+    chart = burn_down_chart(series=s.burn_down, budget=None, reserved=Decimal("0"), spend_per_day=Decimal("0"))
     assert chart.projection == "" and chart.y_title == "money spent"

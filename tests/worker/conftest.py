@@ -1,0 +1,149 @@
+"""Round tests on real parts: a tiny base model trained once per session by models_rl's own entry point, a
+real Celery worker process on Redis, the pytest-django test database, and a tiny campaign."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parents[2]
+CELERY = str(Path(sys.executable).parent / "celery")
+BROKER_URL = "redis://127.0.0.1:6379/15"
+WORKER_START_SECONDS = 90
+# Small enough that two rounds fit in a few minutes of two shared CPU cores, big enough to learn a little.
+TINY_ROUND_SETTINGS = {
+    "train_prompts": 24,
+    "heldout_prompts": 12,
+    "prompts_per_round": 12,
+    "completions_per_prompt": 2,
+    "contrast_per_prompt": 1,
+    "pairs_per_round": 24,
+    "gold_share": 0.1,
+    "random_share": 0.2,
+    "max_pairs_per_prompt": 3,
+    "eval_samples_per_prompt": 8,
+    "reward_ensemble_size": 2,
+    "sampling": {"max_new_tokens": 16},
+    "reward_model": {"epochs": 4, "batch_size": 16, "max_length": 64},
+    "policy": {"max_steps": 30, "batch_size": 16, "num_generations": 4, "max_new_tokens": 16,
+               "reward_norm_samples": 64, "learning_rate": 1e-3, "kl_coef": 0.02},
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_base_model_dir(tmp_path_factory) -> Path:
+    """A ~0.1 M-parameter GPT-2 with a 512-token BPE, trained for a few seconds on Shakespeare."""
+    from models_rl.base_model import BaseModelConfig, ensure_base_model
+
+    config = BaseModelConfig(
+        output_dir=str(tmp_path_factory.mktemp("tiny_base")), vocab_size=512, n_layer=2, n_head=2, n_embd=64,
+        block_size=64, batch_size=16, max_steps=200, learning_rate=3e-3, time_budget_s=30, max_chars=300_000,
+    )
+    return ensure_base_model(config, progress=lambda report: None)
+
+
+@pytest.fixture
+def artifact_dir(tmp_path, settings) -> Path:
+    settings.ARTIFACT_DIR = tmp_path / "artifacts"
+    return settings.ARTIFACT_DIR
+
+
+@pytest.fixture
+def tiny_campaign(db, tiny_base_model_dir):
+    from annotator.models import Campaign, PolicyOptimizer
+
+    return Campaign.objects.create(
+        name="tiny-rlhf", title="Tiny RLHF", instructions="Pick the happier continuation.", overlap=1,
+        pay_per_judgement=Decimal("0.01"), money_budget=Decimal("5.00"), gpu_hour_budget=Decimal("1"),
+        base_model_path=str(tiny_base_model_dir), gold_labeler="vader", policy_optimizer=PolicyOptimizer.RL,
+        acquisition_strategy="disagreement", settings=TINY_ROUND_SETTINGS,
+    )
+
+
+class WorkerProcess:
+    """`celery -A config worker -Q gpu,default --concurrency 1 --pool solo` on the test database."""
+
+    def __init__(self, *, database_name: str, artifact_dir: Path, log_path: Path):
+        self.log_path = log_path
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.test_settings",
+            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database_name}",
+            "CELERY_BROKER_URL": BROKER_URL,
+            "TEST_CELERY_BROKER_URL": BROKER_URL,
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            "ARTIFACT_DIR": str(artifact_dir),
+            "HF_HUB_OFFLINE": "1",
+        }
+        self._log = open(log_path, "w")
+        self.process = subprocess.Popen(
+            [CELERY, "-A", "config", "worker", "-Q", "gpu,default", "--concurrency", "1", "--pool", "solo",
+             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--hostname", f"rounds-test-{os.getpid()}@%h"],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+        )
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + WORKER_START_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"The Celery worker exited at start:\n{self.log_tail()}")
+            if " ready." in self.log_path.read_text(errors="replace"):
+                return
+            time.sleep(0.3)
+        raise RuntimeError(f"The Celery worker did not start in {WORKER_START_SECONDS} s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no acknowledgement, like a machine that dies."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+
+def _purge_broker() -> None:
+    import redis
+
+    client = redis.Redis.from_url(BROKER_URL)
+    client.delete("gpu", "default", "unacked", "unacked_index")
+
+
+@pytest.fixture
+def start_worker(transactional_db, settings, artifact_dir, tmp_path):
+    """Starts real worker processes on the test database; the test process sends tasks to the broker."""
+    from config.celery import app
+
+    _purge_broker()
+    app.conf.task_always_eager = False
+    database_name = settings.DATABASES["default"]["NAME"]
+    workers: list[WorkerProcess] = []
+
+    def start() -> WorkerProcess:
+        worker = WorkerProcess(database_name=database_name, artifact_dir=artifact_dir,
+                               log_path=tmp_path / f"worker-{len(workers)}.log")
+        workers.append(worker)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+    app.conf.task_always_eager = True
+    _purge_broker()
