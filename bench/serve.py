@@ -54,6 +54,7 @@ class BenchConfig:
     database: str = "rlhf_bench"
     postgres: str = "postgres://postgres@127.0.0.1:5432"
     profile: bool = False
+    critical_section: int = 0  # also time this many claims in-process, one at a time (no HTTP): the serial part
     seed: int = 0
 
 
@@ -437,6 +438,38 @@ def profile_summary(profile_dir: str) -> None:
     stats.sort_stats("tottime").print_stats(20)
 
 
+def claim_critical_section(campaign_name: str, count: int) -> dict:
+    """Time `count` claims made one after another through the service, each followed by its submit.
+
+    A claim holds the campaign's row lock for its whole transaction (budgeted campaigns), so claims in a
+    campaign are serial: 1000 / (claim ms) is a ceiling on judgements per second, however many cores.
+    """
+    from django.contrib.auth import get_user_model
+
+    from annotator.models import Campaign
+    from annotator.services.assignments import assignment_claim
+    from annotator.services.judgements import judgement_submit
+
+    campaign = Campaign.objects.get(name=campaign_name)
+    labelers = list(get_user_model().objects.filter(username__startswith="bench-").order_by("username"))
+    claim_ms, submit_ms = [], []
+    for number in range(count):
+        labeler = labelers[number % len(labelers)]
+        started = time.perf_counter()
+        assignment = assignment_claim(labeler=labeler, campaign=campaign)
+        claimed = time.perf_counter()
+        judgement_submit(labeler=labeler, assignment_id=assignment.pk, choice="a", milliseconds=3000)
+        claim_ms.append((claimed - started) * 1000)
+        submit_ms.append((time.perf_counter() - claimed) * 1000)
+    claim_p50 = percentile(claim_ms, 0.5)
+    return {
+        "claims": count,
+        "claim_p50_ms": round(claim_p50, 2),
+        "submit_p50_ms": round(percentile(submit_ms, 0.5), 2),
+        "claims_per_second_ceiling": round(1000 / claim_p50, 1),
+    }
+
+
 def explain_claim(campaign_name: str) -> None:
     """The claim's candidate query as PostgreSQL runs it now, for one of the labelers."""
     from django.contrib.auth import get_user_model
@@ -534,6 +567,8 @@ def run(config: BenchConfig) -> dict:
         "database_check": check,
         "load_average_after": round(os.getloadavg()[0], 2),
     }
+    if config.critical_section:
+        summary["critical_section"] = claim_critical_section(campaign, config.critical_section)
     print(json.dumps(summary, indent=2), flush=True)
     if profile_dir:
         profile_summary(profile_dir)

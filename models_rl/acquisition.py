@@ -53,8 +53,6 @@ class SelectedPair:
 
 def _member_probabilities(candidates: list[CandidatePair]) -> np.ndarray:
     """[pairs, members] Bradley-Terry probabilities that A beats B, one per ensemble member."""
-    if not candidates:
-        return np.zeros((0, 0))
     sizes = {len(c.member_rewards_a) for c in candidates} | {len(c.member_rewards_b) for c in candidates}
     if len(sizes) != 1 or 0 in sizes:
         raise ValueError("every candidate needs the same, non-zero number of member rewards for A and B")
@@ -67,6 +65,8 @@ def score_pairs(candidates: list[CandidatePair], strategy: str, *, seed: int = 0
     """One acquisition score per candidate, in order (see the module docstring)."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown acquisition strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+    if not candidates:
+        return []
     probabilities = _member_probabilities(candidates)
     if strategy == "random":
         return np.random.default_rng(seed).random(len(candidates)).tolist()

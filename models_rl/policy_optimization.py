@@ -135,7 +135,10 @@ def optimize_rl(prompts: list[str], config: RLConfig, progress: ProgressCallback
 
     def after_step(metrics: dict, save: Callable[[Path], None]) -> bool:
         """Add KL per completion; save a checkpoint at each newly crossed level; stop at the limit."""
-        kl = metrics.get("policy/kl_token", 0.0) * metrics.get("policy/completion_length", 0.0)
+        if "policy/kl_token" not in metrics:  # a step that reuses the last batch measures no new KL
+            history.append(dict(metrics))
+            return False
+        kl = metrics["policy/kl_token"] * metrics["policy/completion_length"]
         metrics.update({"policy/kl": kl, "policy/sqrt_kl": math.sqrt(max(kl, 0.0))})
         history.append(dict(metrics))
         crossed = [level for level in levels if kl >= level and not any(c.label == _level_label(level) for c in checkpoints)]
@@ -155,14 +158,16 @@ def optimize_rl(prompts: list[str], config: RLConfig, progress: ProgressCallback
         seed=config.seed, progress=progress, hook=after_step,
     )
     window = history[-FINAL_METRICS_WINDOW:]
-    metrics = {key: float(np.mean([h[key] for h in window if key in h])) for key in window[-1]} if window else {}
+    keys = dict.fromkeys(key for h in window for key in h)
+    metrics = {key: float(np.mean([h[key] for h in window if key in h])) for key in keys}
+    measured = [h for h in history if "policy/kl" in h]
+    final_kl = measured[-1]["policy/kl"] if measured else 0.0
     metrics.update({
         "train/steps": last["train/steps"],
-        "policy/stopped_at_kl_limit": bool(history) and history[-1]["policy/kl"] >= config.kl_limit,
+        "policy/stopped_at_kl_limit": final_kl >= config.kl_limit,
         "reward_norm/mean": norm_mean,
         "reward_norm/std": norm_std,
     })
-    final_kl = history[-1]["policy/kl"] if history else 0.0
     checkpoints.append(Checkpoint("final", output_dir / "final", final_kl, dict(metrics)))
     return _finish(config, checkpoints, metrics)
 

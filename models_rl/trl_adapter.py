@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 from datasets import Dataset
-from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, TrainerCallback
 from trl import DPOConfig, DPOTrainer, RLOOConfig, RLOOTrainer, SFTConfig, SFTTrainer
 
 from models_rl.device import pick_device
@@ -57,6 +57,13 @@ def common_arguments(output_dir: str | Path, *, seed: int, learning_rate: float,
         "dataloader_num_workers": 0,
         "push_to_hub": False,
     }
+
+
+def _quiet(trainer, progress: Callable[[dict], None] | None):
+    """With a progress callback, drop the printer that would echo every raw log dict to stdout."""
+    if progress is not None:
+        trainer.remove_callback(PrinterCallback)
+    return trainer
 
 
 class _StepCallback(TrainerCallback):
@@ -143,14 +150,14 @@ def rloo_train(
         last.update(metrics)
         return hook(metrics, save)
 
-    trainer = RLOOTrainer(
+    trainer = _quiet(RLOOTrainer(
         model=model,
         reward_funcs=reward_model,
         args=args,
         train_dataset=Dataset.from_dict({"prompt": list(prompts)}),
         processing_class=tokenizer,
         callbacks=[_StepCallback(tokenizer, progress, remember)],
-    )
+    ), progress)
     trainer.train()
     final = Path(output_dir) / "final"
     trainer.save_model(str(final))
@@ -186,14 +193,14 @@ def dpo_train(
         truncation_mode="keep_end",
     )
     last: dict = {}
-    trainer = DPOTrainer(
+    trainer = _quiet(DPOTrainer(
         model=model,
         ref_model=reference,
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
         callbacks=[_StepCallback(tokenizer, progress, lambda metrics, save: bool(last.update(metrics)))],
-    )
+    ), progress)
     trainer.train()
     final = Path(output_dir) / "final"
     trainer.save_model(str(final))
@@ -226,13 +233,13 @@ def sft_train(
         packing=False,
     )
     last: dict = {}
-    trainer = SFTTrainer(
+    trainer = _quiet(SFTTrainer(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
         callbacks=[_StepCallback(tokenizer, progress, lambda metrics, save: bool(last.update(metrics)))],
-    )
+    ), progress)
     trainer.train()
     final = Path(output_dir) / "final"
     trainer.save_model(str(final))

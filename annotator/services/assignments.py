@@ -71,8 +71,9 @@ def assignment_claim(*, labeler: AbstractBaseUser, campaign: Campaign, now: date
     price > budget), checked while holding the campaign row lock so no two claims can both pass it.
     """
     profile = labeler_profile_get(user=labeler)
-    if campaign.money_budget is not None:
-        campaign = campaign_lock(campaign_id=campaign.pk)
+    # The budget is read fresh: the caller's object may predate a cap set since.
+    has_budget = Campaign.objects.filter(pk=campaign.pk, money_budget__isnull=False).exists()
+    campaign = campaign_lock(campaign_id=campaign.pk) if has_budget else Campaign.objects.get(pk=campaign.pk)
     now = now or timezone.now()  # taken after the lock: see annotator.services.ledger
     if not campaign.is_active:
         raise CampaignClosed(f"Campaign {campaign.name!r} is closed.")

@@ -233,8 +233,8 @@ def gpu_step_check(
         left_hours = campaign.gpu_hour_budget - gpu_seconds_used(campaign_id=campaign.pk) / SECONDS_PER_HOUR
         if estimate.hours > left_hours or left_hours <= 0:
             problems.append(
-                f"the GPU budget by {_hours(estimate.hours - left_hours)} h "
-                f"({_hours(max(left_hours, Decimal(0)))} of {_hours(campaign.gpu_hour_budget)} h left)"
+                _overrun("the GPU budget", _hours(estimate.hours - left_hours), "h")
+                + f" ({_hours(max(left_hours, Decimal(0)))} of {_hours(campaign.gpu_hour_budget)} h left)"
             )
     if campaign.money_budget is not None:
         spent, reserved = money_spent_and_reserved(campaign_id=campaign.pk, now=timezone.now())
@@ -242,11 +242,16 @@ def gpu_step_check(
         price = gpu_hour_price(campaign=campaign, device_type=device_type)
         if estimate.cost > left_money or (left_money <= 0 and price > 0):
             problems.append(
-                f"the money budget by {money(estimate.cost - left_money)} {campaign.currency} "
-                f"({money(max(left_money, Decimal(0)))} of {campaign.money_budget} {campaign.currency} left)"
+                _overrun("the money budget", money(estimate.cost - left_money), campaign.currency)
+                + f" ({money(max(left_money, Decimal(0)))} of {campaign.money_budget} {campaign.currency} left)"
             )
     if problems:
-        basis = f"the mean of {estimate.runs} earlier run(s)" if estimate.runs else "the caller's estimate"
+        if estimate.runs:
+            basis = f"the mean of {estimate.runs} earlier run(s)"
+        elif estimate_seconds is not None:
+            basis = "the caller's estimate"
+        else:
+            basis = "no earlier runs and no estimate given"
         raise BudgetExhausted(
             f"GPU step {step!r} on {device_type} was not started: its estimate of {_hours(estimate.hours)} GPU-hours "
             f"({estimate.cost} {campaign.currency}, {basis}) would pass {' and '.join(problems)}.",
@@ -260,6 +265,11 @@ def gpu_step_check(
 
 def _hours(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.0001"))
+
+
+def _overrun(cap: str, by: Decimal, unit: str) -> str:
+    """'the GPU budget by 0.25 h', or just the cap when the step passes it only because nothing is left."""
+    return f"{cap} by {by} {unit}" if by > 0 else cap
 
 
 @transaction.atomic

@@ -116,8 +116,11 @@ def test_step_without_any_estimate_is_refused_only_when_nothing_is_left(gpu_camp
     gpu_campaign.save()
     assert gpu_step_check(campaign=gpu_campaign, step="new", device_type="H100").seconds == 0
     charge(gpu_campaign, "t1", 1800, step="other")
-    with pytest.raises(BudgetExhausted, match=r"0.0000 of 0.5000 h left"):
+    with pytest.raises(BudgetExhausted) as refused:
         gpu_step_check(campaign=gpu_campaign, step="new", device_type="H100")
+    assert refused.value.message.endswith(
+        "(0.0000 USD, no earlier runs and no estimate given) would pass the GPU budget (0.0000 of 0.5000 h left)."
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,85 @@
+"""Pair acquisition: disagreement / uncertainty / random scores, a random control share, a per-prompt cap."""
+
+import io
+import json
+
+import pytest
+
+from models_rl.acquisition import AcquisitionConfig, CandidatePair, main, score_pairs, select_pairs
+
+
+def pair(key, prompt_key, rewards_a, rewards_b) -> CandidatePair:
+    return CandidatePair(key=key, prompt_key=prompt_key, member_rewards_a=rewards_a, member_rewards_b=rewards_b)
+
+
+def mixed_candidates() -> list[CandidatePair]:
+    """Even keys: the three members disagree on the winner; odd keys: they agree that A wins clearly."""
+    return [pair(k, f"prompt-{k}", [2.0, -2.0, 0.5], [0.0, 0.0, 0.0]) if k % 2 == 0
+            else pair(k, f"prompt-{k}", [3.0, 3.1, 2.9], [0.0, 0.0, 0.0]) for k in range(40)]
+
+
+def test_scores_follow_their_definitions():
+    agree, split, even = pair(1, "p", [1.0, 1.0], [0.0, 0.0]), pair(2, "p", [2.0, -2.0], [0.0, 0.0]), pair(3, "p", [0.5, 0.5], [0.5, 0.5])
+    disagreement = score_pairs([agree, split, even], "disagreement")
+    assert disagreement[0] == pytest.approx(0) and disagreement[2] == pytest.approx(0) and disagreement[1] > 0.3
+    uncertainty = score_pairs([agree, split, even], "uncertainty")
+    assert uncertainty[2] == pytest.approx(0.25) and uncertainty[1] == pytest.approx(0.25)  # mean p is 0.5
+    assert uncertainty[0] < 0.25
+    random_scores = score_pairs([agree, split, even], "random", seed=1)
+    assert random_scores == score_pairs([agree, split, even], "random", seed=1)
+    assert all(0 <= s < 1 for s in random_scores)
+
+
+def test_disagreement_selection_prefers_pairs_the_ensemble_disagrees_on():
+    selected = select_pairs(mixed_candidates(), AcquisitionConfig(batch_size=10, strategy="disagreement",
+                                                                  random_share=0.0))
+    assert len(selected) == 10 and all(s.key % 2 == 0 and not s.is_control for s in selected)
+    assert [s.score for s in selected] == sorted((s.score for s in selected), reverse=True)
+
+
+def test_uncertainty_selection_prefers_coin_tosses():
+    candidates = [pair(k, k, [0.1 * k], [0.0]) for k in range(30)]
+    selected = select_pairs(candidates, AcquisitionConfig(batch_size=5, strategy="uncertainty", random_share=0.0))
+    assert [s.key for s in selected] == [0, 1, 2, 3, 4]
+
+
+def test_a_share_of_the_batch_is_random_control():
+    config = AcquisitionConfig(batch_size=10, strategy="disagreement", random_share=0.3, seed=5)
+    selected = select_pairs(mixed_candidates(), config)
+    control = [s for s in selected if s.is_control]
+    assert len(selected) == 10 and len(control) == 3
+    assert all(s.key % 2 == 0 for s in selected if not s.is_control)
+    assert len({s.key for s in selected}) == 10
+    assert select_pairs(mixed_candidates(), config) == selected
+    other_seeds = [[s.key for s in select_pairs(mixed_candidates(), AcquisitionConfig(batch_size=10, random_share=0.3,
+                                                                                      seed=seed)) if s.is_control]
+                   for seed in range(6, 12)]
+    assert any(keys != [s.key for s in control] for keys in other_seeds)
+
+
+def test_no_prompt_appears_more_often_than_the_cap():
+    candidates = [pair((p, i), f"prompt-{p}", [2.0, -2.0], [0.0, 0.0]) for p in range(3) for i in range(10)]
+    selected = select_pairs(candidates, AcquisitionConfig(batch_size=20, random_share=0.5, max_per_prompt=2))
+    per_prompt = [sum(1 for s in selected if s.key[0] == p) for p in range(3)]
+    assert per_prompt == [2, 2, 2]  # the cap leaves only six pairs, fewer than the batch
+
+
+def test_bad_input_is_refused_with_a_clear_message():
+    with pytest.raises(ValueError, match="at least 2 members"):
+        score_pairs([pair(1, "p", [1.0], [0.0])], "disagreement")
+    with pytest.raises(ValueError, match="same, non-zero number"):
+        score_pairs([pair(1, "p", [1.0, 2.0], [0.0]), pair(2, "p", [1.0, 2.0], [0.0, 1.0])], "uncertainty")
+    with pytest.raises(ValueError, match="unknown acquisition strategy"):
+        score_pairs([pair(1, "p", [1.0], [0.0])], "entropy")
+    with pytest.raises(ValueError, match="random_share"):
+        select_pairs([], AcquisitionConfig(batch_size=4, random_share=1.5))
+    assert select_pairs([], AcquisitionConfig(batch_size=4)) == []
+
+
+def test_command_line_selects_from_json_lines(monkeypatch, capsys):
+    lines = [json.dumps({"key": c.key, "prompt_key": c.prompt_key, "member_rewards_a": c.member_rewards_a,
+                         "member_rewards_b": c.member_rewards_b}) for c in mixed_candidates()]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines)))
+    main(["--batch-size", "4", "--random-share", "0.25"])
+    selected = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(selected) == 4 and sum(s["is_control"] for s in selected) == 1
