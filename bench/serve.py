@@ -73,6 +73,7 @@ def server_environment(config: BenchConfig) -> dict[str, str]:
         "DEBUG": "0",
         "SECRET_KEY": "serving-benchmark-only",
         "LOG_LEVEL": "ERROR",
+        "PYTHONWARNINGS": "ignore:No directory at",  # whitenoise, before collectstatic; the API serves no files
         "PYTHONPATH": str(REPO),
     }
 
@@ -215,9 +216,10 @@ def gunicorn_stop(server: subprocess.Popen) -> None:
         server.wait()
 
 
-# Profiling hooks, loaded by gunicorn from the generated config file (one cProfile per worker thread,
-# since a profiler only sees the thread that enabled it).
+# Profiling hooks, loaded by gunicorn from the generated config file: one cProfile per worker thread (a
+# profiler only sees the thread that enabled it), counting requests only once the warm-up is over.
 _profilers: list = []
+PROFILING_ON = "profiling-on"
 
 
 def gunicorn_post_worker_init(worker) -> None:
@@ -225,8 +227,11 @@ def gunicorn_post_worker_init(worker) -> None:
     import threading
 
     app, local = worker.wsgi, threading.local()
+    switch = Path(os.environ["BENCH_PROFILE_DIR"]) / PROFILING_ON
 
     def profiled_app(environ, start_response):
+        if not switch.exists():
+            return app(environ, start_response)
         if not hasattr(local, "profiler"):
             local.profiler = cProfile.Profile(time.thread_time)  # CPU time: waiting on locks costs nothing here
             _profilers.append(local.profiler)
@@ -319,6 +324,7 @@ async def labeler_loop(connection: Connection, campaign: str, window: tuple[floa
         if status == 201 or (status == 409 and json.loads(payload).get("code") == "already_submitted"):
             result["acknowledged"].append(assignment_id)
             result["in_window"] += measure_from <= finished <= deadline
+            result["after_warmup"] += measure_from <= finished
         else:
             result["errors"][f"submit {status}"] += 1
 
@@ -326,8 +332,8 @@ async def labeler_loop(connection: Connection, campaign: str, window: tuple[floa
 def client_process(port: int, campaign: str, tokens: list[str], warmup: float, seconds: float, seed: int, ready,
                    results) -> None:
     async def main() -> dict:
-        result = {"next_ms": [], "submit_ms": [], "acknowledged": [], "in_window": 0, "errors": Counter(),
-                  "stopped": Counter()}
+        result = {"next_ms": [], "submit_ms": [], "acknowledged": [], "in_window": 0, "after_warmup": 0,
+                  "errors": Counter(), "stopped": Counter()}
         connections = [Connection(port, token) for token in tokens]
         for connection in connections:  # connect before the clock starts
             connection.reader, connection.writer = await asyncio.open_connection("127.0.0.1", port)
@@ -391,6 +397,13 @@ def machine_busy_seconds() -> float:
     return (sum(fields[:8]) - idle) / CLOCK_TICKS
 
 
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.machine()
+
+
 def percentile(values: list[float], share: float) -> float:
     if not values:
         return float("nan")
@@ -422,6 +435,10 @@ def database_check(campaign_name: str, acknowledged: list[int], since) -> dict:
         "duplicated": len(stored) - len(stored_set) + per_pair.count(),
         "charged_not_once": sum(1 for a in stored_set if charges.get(a) != 1) + len(set(charges) - stored_set),
     }
+
+
+def check_failed(check: dict) -> bool:
+    return bool(check["lost"] or check["duplicated"] or check["stored_unacknowledged"] or check["charged_not_once"])
 
 
 def profile_summary(profile_dir: str) -> None:
@@ -492,19 +509,19 @@ def explain_claim(campaign_name: str) -> None:
 # ---------------------------------------------------------------- the run
 
 def run(config: BenchConfig) -> dict:
-    print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, "
           f"load average before {os.getloadavg()[0]:.2f}; config: {asdict(config)}", flush=True)
     started = time.monotonic()
     database_recreate(config)
     django_setup(config)
+    from django.utils import timezone
+
     campaign, tokens = campaign_seed(config)
     print(f"database {config.database} migrated and seeded ({config.items} comparisons, overlap {config.overlap}) "
           f"in {time.monotonic() - started:.1f} s", flush=True)
 
     profile_dir = tempfile.mkdtemp(prefix="bench-serve-profile-") if config.profile else None
     port = free_port()
-    from django.utils import timezone
-
     run_started = timezone.now()
     server = gunicorn_start(config, port, profile_dir)
     try:
@@ -521,6 +538,8 @@ def run(config: BenchConfig) -> dict:
         time.sleep(1.0)  # let every client open its connections
         ready.set()
         time.sleep(config.warmup)
+        if profile_dir:
+            (Path(profile_dir) / PROFILING_ON).touch()
         workers = pids_where(lambda comm, ppid: ppid == server.pid)
         postgres = postgres_backends(config)
         cpu_before = (cpu_seconds_of(workers), cpu_seconds_of(postgres), machine_busy_seconds())
@@ -546,10 +565,11 @@ def run(config: BenchConfig) -> dict:
         "postgres_bench_backends": cpu_after[1] - cpu_before[1],
         "bench_clients": sum(outcome["cpu_seconds"] for outcome in outcomes),
     }
-    cpu_ms_per_judgement = sum(cpu.values()) * 1000 / max(judgements, 1)
+    # The CPU window runs until the last client is done, so it is shared by every judgement after the warm-up.
+    cpu_ms_per_judgement = sum(cpu.values()) * 1000 / max(sum(outcome["after_warmup"] for outcome in outcomes), 1)
     summary = {
         "judgements": judgements,
-        "seconds": round(measured, 2),
+        "seconds": config.seconds,
         "judgements_per_second": round(judgements / config.seconds, 1),
         "next_p50_ms": round(percentile(next_ms, 0.50), 1),
         "next_p99_ms": round(percentile(next_ms, 0.99), 1),
@@ -559,6 +579,7 @@ def run(config: BenchConfig) -> dict:
         "labelers_stopped_early": dict(stopped),
         "cpu_seconds": {name: round(value, 1) for name, value in cpu.items()} | {
             "whole_machine": round(cpu_after[2] - cpu_before[2], 1),
+            "window_seconds": round(measured, 1),
             "available": round(measured * os.cpu_count(), 1),
         },
         "cpu_ms_per_judgement": round(cpu_ms_per_judgement, 2),
@@ -573,8 +594,8 @@ def run(config: BenchConfig) -> dict:
     if profile_dir:
         profile_summary(profile_dir)
         explain_claim(campaign)
-    failed = check["lost"] or check["duplicated"] or check["stored_unacknowledged"] or check["charged_not_once"]
-    print("database check: " + ("FAILED" if failed else "every acknowledged judgement stored and charged exactly once"))
+    print("database check: " + ("FAILED" if check_failed(check) else
+                                "every acknowledged judgement stored and charged exactly once"))
     return summary
 
 
@@ -588,8 +609,7 @@ def main(argv: list[str] | None = None) -> None:
             parser.add_argument(flag, type=type(default), default=default)
     config = BenchConfig(**vars(parser.parse_args(argv)))
     summary = run(config)
-    check = summary["database_check"]
-    sys.exit(1 if check["lost"] or check["duplicated"] or check["stored_unacknowledged"] or check["charged_not_once"] else 0)
+    sys.exit(1 if check_failed(summary["database_check"]) else 0)
 
 
 if __name__ == "__main__":

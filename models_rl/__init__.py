@@ -35,8 +35,8 @@ def _field_parser(field_type: Any) -> tuple[Any, dict[str, Any]]:
 def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type) -> argparse.ArgumentParser:
     """Add one `--field-name` option per field of the dataclass `config_cls`.
 
-    The help text comes from `field(metadata={"help": ...})` (no percent signs: argparse formats it);
-    fields without a default become required options.
+    The help text comes from `field(metadata={"help": ...})` (no percent signs: argparse formats it), allowed
+    values from `metadata={"choices": ...}`; fields without a default become required options.
     """
     hints = typing.get_type_hints(config_cls)
     group = parser.add_argument_group(config_cls.__name__)
@@ -53,8 +53,10 @@ def add_config_arguments(parser: argparse.ArgumentParser, config_cls: type) -> a
         kwargs: dict[str, Any] = {"dest": field.name, "help": field.metadata.get("help", ""), **extra}
         if arg_type is not None:
             kwargs["type"] = arg_type
+        if "choices" in field.metadata:
+            kwargs["choices"] = field.metadata["choices"]
         if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-            kwargs["required"] = True
+            kwargs.update(required=True, default=argparse.SUPPRESS)  # SUPPRESS: no "(default: None)" in --help
         else:
             kwargs["default"] = default
         group.add_argument("--" + field.name.replace("_", "-"), **kwargs)

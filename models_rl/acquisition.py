@@ -38,7 +38,8 @@ class CandidatePair:
 @dataclass
 class AcquisitionConfig:
     batch_size: int = field(metadata={"help": "pairs to select"})
-    strategy: str = field(default="disagreement", metadata={"help": "disagreement, uncertainty or random"})
+    strategy: str = field(default="disagreement", metadata={"help": "what makes a pair worth a label",
+                                                            "choices": STRATEGIES})
     random_share: float = field(default=0.2, metadata={"help": "share of the batch picked uniformly (control)"})
     max_per_prompt: int = field(default=2, metadata={"help": "pairs of one prompt in a batch, at most"})
     seed: int = field(default=0, metadata={"help": "seed for the random scores, control picks and tie order"})

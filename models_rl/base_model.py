@@ -110,6 +110,13 @@ def _learning_rate(config: BaseModelConfig, step: int, elapsed_s: float) -> floa
     return config.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(done, 1.0))))
 
 
+def _expected_steps(config: BaseModelConfig, step: int, elapsed_s: float) -> int:
+    """Steps the run will end at: max_steps, or fewer when the time budget will run out first at this pace."""
+    if not config.time_budget_s or elapsed_s <= 0:
+        return config.max_steps
+    return min(config.max_steps, max(step, round(step * config.time_budget_s / elapsed_s)))
+
+
 @torch.no_grad()
 def _eval_loss(model: GPT2LMHeadModel, heldout: torch.Tensor, config: BaseModelConfig, device: str) -> float:
     """Mean loss over the first EVAL_BATCHES batches of consecutive held-out blocks (the same every time)."""
@@ -166,10 +173,12 @@ def _train(config: BaseModelConfig, output_dir: Path, progress: Callable[[dict],
         optimizer.zero_grad(set_to_none=True)
         step += 1
         smoothed_loss = loss.item() if smoothed_loss is None else 0.95 * smoothed_loss + 0.05 * loss.item()
+        total = _expected_steps(config, step, time.monotonic() - train_started)
+        bar.total = total
+        bar.set_postfix(loss=f"{smoothed_loss:.3f}", refresh=False)
         bar.update()
-        bar.set_postfix(loss=f"{smoothed_loss:.3f}")
         if progress is not None:
-            progress({"step": step, "total": config.max_steps, "train/loss": loss.item(),
+            progress({"step": step, "total": total, "train/loss": loss.item(),
                       "train/learning_rate": optimizer.param_groups[0]["lr"]})
     bar.close()
     train_seconds = time.monotonic() - train_started

@@ -19,7 +19,7 @@ Lock order, everywhere: the campaign row, then the round row.
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -388,9 +388,6 @@ class RoundEstimate:
     judgements: int
     labeling_cost: Decimal
     problems: tuple[str, ...]
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def round_estimate(*, campaign: Campaign, device_type: str, now: datetime | None = None) -> RoundEstimate:

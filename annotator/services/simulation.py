@@ -28,17 +28,18 @@ logger = logging.getLogger(__name__)
 
 NEXT_ITEM_PATH = "/api/campaigns/{campaign}/next/"
 SUBMIT_PATHS = {"pairwise": "/api/assignments/{id}/judgement/", "rating": "/api/assignments/{id}/rating/"}
-# The API answers the gold model's "a" (the first text shown) with the screen side, never completion A/B.
+# The gold model's "a" means the first text shown; the API takes that screen side, never completion A/B.
 SCREEN_CHOICE = {"a": "first", "b": "second", "tie": "tie", "both_bad": "both_bad"}
 
 REQUEST_TIMEOUT_SECONDS = 10.0
-RETRY_ATTEMPTS = 8  # connection errors and 5xx/429 answers; ~25 s of backoff in all
+RETRY_ATTEMPTS = 8  # connection errors and 5xx/429 answers; ~11 s of backoff in all
 RETRY_FIRST_DELAY_SECONDS = 0.1
 RETRY_MAX_DELAY_SECONDS = 5.0
 RETRY_STATUSES = {429, 502, 503, 504}
 MAX_CONSECUTIVE_ERRORS = 5
 PROGRESS_INTERVAL_SECONDS = 0.5
 USERNAME_PREFIX = re.compile(r"[\w.@+-]{1,100}")
+NOISE_SETTINGS = {"temperature", "tie_band", "position_bias", "both_bad_below"}
 
 
 @dataclass
@@ -164,6 +165,19 @@ class _Quota:
                 self._left += 1
 
 
+class _SharedGold:
+    """One gold model for every labeler thread (a reward model is loaded once); calls take turns, since a
+    Hugging Face fast tokenizer must not be used by two threads at once."""
+
+    def __init__(self, gold):
+        self._gold, self._lock = gold, threading.Lock()
+        self.rating_thresholds = gold.rating_thresholds
+
+    def score(self, prompt: str, text: str) -> float:
+        with self._lock:
+            return self._gold.score(prompt, text)
+
+
 class _Unreachable(Exception):
     """The server did not answer usefully after every retry."""
 
@@ -222,9 +236,7 @@ class _SimulatedLabeler:
         if response.status_code != 200:
             return self._error(response)
         item = response.json()
-        if item.get("done"):
-            return "done" if self.stop_when_done else "empty"
-        task_kind = item.get("task_kind", "pairwise")
+        task_kind = item["task_kind"]
         path = SUBMIT_PATHS[task_kind].format(id=item["assignment_id"])
         response = self._request("POST", path, json=self._answer(item, task_kind))
         if response.status_code in (200, 201):
@@ -309,8 +321,8 @@ def simulate_labelers_run(
 ) -> SimulationReport:
     """Run `labelers` simulated labelers against the site at `base_url` on one campaign until they stop.
 
-    Each labeler answers with its own noisy copy of the gold model (`models_rl.gold.make_gold(gold, **noise,
-    seed=...)`, seeded per labeler so they disagree; `noise=None` takes the noise model's defaults). A
+    Each labeler answers through its own `models_rl.gold.NoisyLabeler(make_gold(gold), **noise, seed=...)`,
+    seeded per labeler so they disagree (`noise=None` takes the noise model's defaults). A
     labeler stops when the API has nothing left for it (with `stop_when_done=False` it keeps polling every
     `poll_seconds` instead), when the budget cap answers 402, when `max_items` judgements are in (over all
     labelers), or after repeated errors. `progress` is called from this thread about twice a second.
@@ -318,18 +330,30 @@ def simulate_labelers_run(
     """
     if max_items is not None and (isinstance(max_items, bool) or not isinstance(max_items, int) or max_items < 0):
         raise InvalidInput(f"max_items must be a whole number of at least 0; got {max_items!r}.")
-    from models_rl.gold import make_gold  # ML stack loads only when a simulation runs
+    if not base_url.startswith(("http://", "https://")):
+        raise InvalidInput(f"base_url must start with http:// or https://; got {base_url!r}.")
+    unknown = set(noise or {}) - NOISE_SETTINGS
+    if unknown:
+        raise InvalidInput(f"Unknown noise settings {sorted(unknown)}; use {sorted(NOISE_SETTINGS)}.")
+    if isinstance(labelers, bool) or not isinstance(labelers, int) or labelers < 1:
+        raise InvalidInput(f"labelers must be a whole number of at least 1; got {labelers!r}.")
+    from models_rl.gold import NoisyLabeler, make_gold  # the ML stack loads only when a simulation runs
 
+    try:  # before any account is made, so a wrong gold name changes nothing
+        shared_gold = _SharedGold(make_gold(gold))
+        seeds = [seed * 1000 + number for number in range(labelers)]
+        golds = [NoisyLabeler(shared_gold, **(noise or {}), seed=labeler_seed) for labeler_seed in seeds]
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
     accounts = simulated_labelers_ensure(count=labelers, prefix=prefix, pay_per_judgement=pay_per_judgement)
-    usernames = [user.get_username() for user, _ in accounts]
-    tally, quota, stop = _Tally(usernames), _Quota(max_items), threading.Event()
+    tally, quota, stop = _Tally([user.get_username() for user, _ in accounts]), _Quota(max_items), threading.Event()
     workers = [
         _SimulatedLabeler(
-            username=user.get_username(), token=token, base_url=base_url, campaign=campaign,
-            gold=make_gold(gold, **(noise or {}), seed=seed * 1000 + number), seed=seed * 1000 + number,
-            tally=tally, quota=quota, stop=stop, stop_when_done=stop_when_done, poll_seconds=poll_seconds,
+            username=user.get_username(), token=token, base_url=base_url, campaign=campaign, gold=labeler_gold,
+            seed=labeler_seed, tally=tally, quota=quota, stop=stop, stop_when_done=stop_when_done,
+            poll_seconds=poll_seconds,
         )
-        for number, (user, token) in enumerate(accounts)
+        for (user, token), labeler_gold, labeler_seed in zip(accounts, golds, seeds)
     ]
     threads = [threading.Thread(target=worker.run, name=f"simulated-{worker.username}", daemon=True)
                for worker in workers]

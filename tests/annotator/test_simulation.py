@@ -1,10 +1,12 @@
 """Simulated labelers over real HTTP: pytest-django's live server, the real PostgreSQL, the real VADER gold."""
 
+import threading
 from decimal import Decimal
 
 import pytest
 import requests
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.db import connection
 from django.db.models import Count
 
 from annotator.models import (
@@ -122,6 +124,24 @@ def test_a_lost_answer_is_retried_without_a_second_judgement(live_server, monkey
 
 
 @live
+def test_labelers_that_do_not_stop_when_done_wait_for_new_items(live_server):
+    campaign, _ = sentiment_campaign(items=1, overlap=1)
+
+    def publish_one_more():
+        ComparisonFactory(campaign=campaign)
+        connection.close()  # this thread's own connection
+
+    publish_later = threading.Timer(0.5, publish_one_more)
+    publish_later.start()
+    report = simulate_labelers_run(base_url=live_server.url, campaign=campaign.name, labelers=2, max_items=2,
+                                   stop_when_done=False, poll_seconds=0.1)
+    publish_later.join()
+
+    assert report.submitted == 2 == Judgement.objects.count()
+    assert set(report.stop_reasons.values()) == {"max_items"}
+
+
+@live
 def test_rating_campaign_and_max_items(live_server):
     campaign = CampaignFactory(task_kind=TaskKind.RATING)
     for number in range(4):
@@ -174,3 +194,18 @@ def test_ensure_never_takes_over_a_persons_account(db):
         simulated_labelers_ensure(count=0)
     with pytest.raises(InvalidInput):
         simulated_labelers_ensure(count=1, prefix="no spaces")
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [{"gold": "no-such-gold"}, {"noise": {"temprature": 0.1}}, {"labelers": 0}, {"base_url": "127.0.0.1:8000"}],
+)
+def test_bad_settings_are_refused_before_any_account_is_made(db, arguments):
+    with pytest.raises(InvalidInput):
+        simulate_labelers_run(**({"base_url": "http://127.0.0.1:9", "campaign": "c", "labelers": 1} | arguments))
+    assert not LabelerProfile.objects.exists()
+
+
+def test_command_refuses_bad_settings_with_a_message(db):
+    with pytest.raises(CommandError, match="unknown gold labeler"):
+        call_command("simulate_labelers", "--campaign", "c", "--gold", "no-such-gold")

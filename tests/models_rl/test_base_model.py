@@ -51,7 +51,7 @@ def test_time_budget_stops_training_cleanly_and_progress_is_reported(tmp_path):
     steps = json.loads((path / MARKER).read_text())["metrics"]["train/steps"]
     assert 0 < steps < 100_000
     assert [update["step"] for update in updates] == list(range(1, steps + 1))
-    assert all(update["total"] == 100_000 and update["train/loss"] > 0 for update in updates)
+    assert all(update["step"] <= update["total"] < 100_000 and update["train/loss"] > 0 for update in updates)
     assert (path / "tokenizer.json").exists() and (path / "model.safetensors").exists()
 
 

@@ -85,7 +85,9 @@ def test_noise_is_a_function_of_seed_and_question(vader):
 def test_noisy_ratings_follow_the_gold_at_low_temperature_and_scatter_at_high(vader):
     assert NoisyLabeler(vader, temperature=0).rate("", HAPPY) == "positive"
     ratings = [NoisyLabeler(vader, temperature=1.0, seed=seed).rate("", GLAD) for seed in range(200)]
-    assert ratings.count("negative") / 200 == pytest.approx(1 / (1 + math.exp(0.4404 - 0.05 + 0.05)), abs=0.1)
+    # negative when the logistic noise pushes the score below VADER's -0.05
+    expected_negative = sigmoid(-(vader.score("", GLAD) + 0.05) / 1.0)
+    assert ratings.count("negative") / 200 == pytest.approx(expected_negative, abs=0.08)
 
 
 def test_a_local_reward_model_is_a_gold_labeler(tiny_policy_dir, tmp_path):

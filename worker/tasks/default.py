@@ -1,4 +1,4 @@
-"""Round steps that need no model: the `default` queue."""
+"""Round steps that need no model: the `default` queue (CELERY_TASK_DEFAULT_QUEUE)."""
 
 from celery import shared_task
 
@@ -7,7 +7,7 @@ from worker import steps
 from worker.runner import run_step
 
 
-@shared_task(name="worker.tasks.default.select_pairs_at_random", queue="default", acks_late=True, bind=True)
+@shared_task(name="worker.tasks.default.select_pairs_at_random", acks_late=True, bind=True)
 def select_pairs_at_random(self, round_id: int) -> str:
     """Round 0: pair the base policy's completions at random (the same step code, with no reward model)."""
     return run_step(round_id=round_id, step=RoundState.SELECTING, task_id=self.request.id,

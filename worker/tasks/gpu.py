@@ -6,7 +6,8 @@ from annotator.models import RoundState
 from worker import steps
 from worker.runner import run_step
 
-GPU_TASK_OPTIONS = {"queue": "gpu", "acks_late": True, "bind": True}
+# The gpu queue comes from CELERY_TASK_ROUTES ("worker.tasks.gpu.*"): Celery 5.7 deprecates a task's own queue.
+GPU_TASK_OPTIONS = {"acks_late": True, "bind": True}
 
 
 @shared_task(name="worker.tasks.gpu.train_reward_model", **GPU_TASK_OPTIONS)

@@ -72,8 +72,8 @@ class Command(BaseCommand):
             self.stdout.write(self.style.WARNING("Interrupted; the labelers were stopped."))
             self._summary(interrupted.report)
             sys.exit(130)
-        except (ServiceError, ValueError) as exc:
-            raise CommandError(getattr(exc, "message", str(exc))) from exc
+        except ServiceError as exc:
+            raise CommandError(exc.message) from exc
         self._end_progress_line()
         self._summary(report)
 
