@@ -1,21 +1,24 @@
 """Serving benchmark: N simulated labelers over real HTTP against the site on gunicorn + PostgreSQL.
 
-    .venv/bin/python bench/serve.py --labelers 50 --seconds 30
+    .venv/bin/python bench/serve.py --labelers 50 --seconds 20
 
-What it does: creates its own database (default rlhf_bench; dropped and recreated every run), migrates it,
-seeds one big pairwise campaign (a money budget far above what the run can spend, so every claim still
-goes through the budget lock and check) and one simulated labeler account per client, starts gunicorn
-on 127.0.0.1 and a free port, and lets the labelers loop next item -> submit for a fixed time. It prints
-judgements per second, p50 / p99 latency of both calls, where the CPU went, and then checks in the
-database that every acknowledged judgement is stored exactly once, charged exactly once, and that
-nothing unacknowledged was stored.
+What it does: creates its own database (default rlhf_bench; dropped and recreated every run) and migrates
+it. It seeds one big pairwise campaign whose money budget is far above what the run can spend, so every
+claim still goes through the budget lock and check. The first `--history` comparisons already carry their
+paid judgements, as a campaign that has run for a while does. It makes one simulated labeler account per
+client, starts gunicorn on 127.0.0.1 and a free port, and lets the labelers loop next item -> submit: a
+warm-up, then a fixed measured time. It prints judgements per second, p50 / p99 latency of both calls and
+where the CPU went. It then checks in the database that every acknowledged judgement is stored exactly
+once and charged exactly once, and that nothing unacknowledged was stored.
 
 The clients are a few processes, each an asyncio loop with one keep-alive connection per labeler and a
-minimal HTTP/1.1 client, so that they cost as little CPU as possible: they still share the machine's
-cores with gunicorn and PostgreSQL, and the printed CPU split says how much they took. Labelers answer
-"first" or "second" at random (the gold model's cost is not what is measured here).
+minimal HTTP/1.1 client, so that they cost as little CPU as possible. They still share the machine's cores
+with gunicorn and PostgreSQL, and the printed CPU split says how much they took. Labelers answer "first"
+or "second" at random: the gold model's cost is not what is measured here.
 
-`--profile` runs every request under cProfile in the gunicorn workers and prints where server time goes.
+`--profile` runs every request after the warm-up under cProfile (CPU time) in the gunicorn workers, prints
+where server time goes, and EXPLAINs the claim's candidate query. `--critical-section N` times N claims
+made one after another in-process: on a budgeted campaign claims are serial, so that bounds throughput.
 """
 
 import argparse
@@ -32,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,22 +43,26 @@ PYTHON = sys.executable
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def _option(default, description: str):
+    return field(default=default, metadata={"help": description})
+
+
 @dataclass
 class BenchConfig:
-    labelers: int = 50  # simulated labelers working at once, one connection each
-    seconds: float = 30.0  # how long they are measured
-    warmup: float = 3.0  # seconds of work before measuring (first requests import code, open DB connections)
-    client_processes: int = 2  # processes the labelers are spread over
-    workers: int = 4  # gunicorn worker processes
-    threads: int = 4  # threads per gunicorn worker (gthread)
-    items: int = 60_000  # comparisons in the campaign
-    history: int = 20_000  # of those, how many (at the head of the queue) were already fully judged and paid
-    overlap: int = 2  # judgements wanted per comparison
-    database: str = "rlhf_bench"
-    postgres: str = "postgres://postgres@127.0.0.1:5432"
-    profile: bool = False
-    critical_section: int = 0  # also time this many claims in-process, one at a time (no HTTP): the serial part
-    seed: int = 0
+    labelers: int = _option(50, "simulated labelers working at once, one connection each")
+    seconds: float = _option(20.0, "how long they are measured")
+    warmup: float = _option(3.0, "seconds of work before measuring (first requests import code, open connections)")
+    client_processes: int = _option(2, "processes the labelers are spread over")
+    workers: int = _option(4, "gunicorn worker processes")
+    threads: int = _option(4, "threads per gunicorn worker (gthread)")
+    items: int = _option(60_000, "comparisons in the campaign")
+    history: int = _option(20_000, "of those, how many (at the head of the queue) were already judged and paid")
+    overlap: int = _option(2, "judgements wanted per comparison")
+    database: str = _option("rlhf_bench", "database to drop, create and use")
+    postgres: str = _option("postgres://postgres@127.0.0.1:5432", "PostgreSQL server URL, without a database")
+    profile: bool = _option(False, "profile the gunicorn workers and EXPLAIN the claim query")
+    critical_section: int = _option(0, "also time this many serial in-process claims (no HTTP)")
+    seed: int = _option(0, "seeds the labelers' random answers")
 
 
 # ---------------------------------------------------------------- database, seeding, the server
@@ -601,13 +608,15 @@ def run(config: BenchConfig) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    for name, default in asdict(BenchConfig()).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true")
+    for option in fields(BenchConfig):
+        flag, description = "--" + option.name.replace("_", "-"), option.metadata["help"]
+        if isinstance(option.default, bool):
+            parser.add_argument(flag, action="store_true", help=description)
         else:
-            parser.add_argument(flag, type=type(default), default=default)
+            parser.add_argument(flag, type=type(option.default), default=option.default,
+                                help=f"{description} (default {option.default})")
     config = BenchConfig(**vars(parser.parse_args(argv)))
+    os.chdir(REPO)  # Celery's loader puts the working directory first on sys.path
     summary = run(config)
     sys.exit(1 if check_failed(summary["database_check"]) else 0)
 

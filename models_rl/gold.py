@@ -118,7 +118,7 @@ class RewardModelGold(_ScoreGold):
         if label is None and num_labels > 2:
             raise ValueError(f"{path} has {num_labels} outputs: pass label= to say which one is the reward")
         self._label = label
-        self._max_length = max_length or getattr(self._model.config, "n_positions", None) or 512
+        self._max_length = max_length or getattr(self._model.config, "max_position_embeddings", None) or 512
         self.rating_thresholds = rating_thresholds
         self.strength_steps = strength_steps
 
@@ -207,8 +207,11 @@ def make_gold(name: str, **noise_kwargs) -> GoldLabeler:
     both_bad_below, seed) wraps the labeler in a NoisyLabeler."""
     if name == "vader":
         gold: GoldLabeler = VaderGold()
-    elif Path(name).is_dir():
+    elif (Path(name) / "config.json").is_file():
         gold = RewardModelGold(name)
+    elif Path(name).is_dir():
+        raise ValueError(f"{name} holds no config.json, so it is no Hugging Face model directory (for a reward "
+                         f"ensemble, name one member folder, e.g. {Path(name) / 'member_0'})")
     else:
         raise ValueError(f"unknown gold labeler {name!r}: use 'vader' or the directory of a reward model")
     return NoisyLabeler(gold, **noise_kwargs) if noise_kwargs else gold

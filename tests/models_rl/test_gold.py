@@ -105,12 +105,14 @@ def test_a_local_reward_model_is_a_gold_labeler(tiny_policy_dir, tmp_path):
     assert gold.score("Thou art" * 200, " a king") == pytest.approx(gold.score("Thou art" * 201, " a king"), abs=1e-4)
 
 
-def test_make_gold_wraps_noise_and_refuses_unknown_names():
+def test_make_gold_wraps_noise_and_refuses_unknown_names(tmp_path):
     assert isinstance(make_gold("vader"), VaderGold)
     noisy = make_gold("vader", temperature=0.3, seed=4)
     assert isinstance(noisy, NoisyLabeler) and noisy.temperature == 0.3 and noisy.seed == 4
     with pytest.raises(ValueError, match="unknown gold labeler"):
         make_gold("no/such/model")
+    with pytest.raises(ValueError, match="no config.json"):
+        make_gold(str(tmp_path))
 
 
 def test_command_line_labels_json_lines(monkeypatch, capsys):
