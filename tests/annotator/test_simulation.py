@@ -160,11 +160,13 @@ def test_rating_campaign_and_max_items(live_server):
 @live
 def test_command_prints_a_summary(live_server, capsys):
     campaign, _ = sentiment_campaign(items=2, overlap=1)
-    call_command("simulate_labelers", "--campaign", campaign.name, "--labelers", "2", "--base-url", live_server.url)
+    call_command("simulate_labelers", "--campaign", campaign.name, "--labelers", "2", "--base-url", live_server.url,
+                 "--pay-per-judgement", "campaign")
 
     out = capsys.readouterr().out
     assert "Submitted 2 judgements" in out and "sim-001" in out and "sim-002" in out
     assert Judgement.objects.count() == 2
+    assert sum(LedgerEntry.objects.values_list("amount", flat=True)) == Decimal("0.20")  # the campaign's $0.10
 
 
 @live

@@ -9,11 +9,13 @@ from django.core.management.base import BaseCommand, CommandError
 from annotator.services.errors import ServiceError
 from annotator.services.simulation import SimulationInterrupted, SimulationReport, simulate_labelers_run
 
-
 NON_TTY_PROGRESS_EVERY_SECONDS = 5.0
 
 
-def amount(value: str) -> Decimal:
+def pay_rate(value: str) -> Decimal | None:
+    """An amount, or "campaign" for the campaign's own rate."""
+    if value == "campaign":
+        return None
     try:
         return Decimal(value)
     except InvalidOperation:
@@ -37,8 +39,9 @@ class Command(BaseCommand):
         parser.add_argument("--position-bias", type=float, default=0.0,
                             help="Log-odds added in favour of the text shown first.")
         parser.add_argument("--max-items", type=int, default=None, help="Stop after this many judgements in all.")
-        parser.add_argument("--pay-per-judgement", type=amount, default=Decimal("0"),
-                            help="What each simulated labeler is paid per item (default 0).")
+        parser.add_argument("--pay-per-judgement", type=pay_rate, default=Decimal("0"),
+                            help="What each simulated labeler is paid per item: an amount, or 'campaign' for the "
+                                 "campaign's rate, so the budget cap stops them as it would people (default 0).")
         parser.add_argument("--seed", type=int, default=0, help="Seeds every labeler's noise (they still differ).")
         parser.add_argument("--prefix", default="sim", help="Account names are <prefix>-001, <prefix>-002, ...")
         parser.add_argument("--base-url", default="http://127.0.0.1:8000", help="The running site.")
