@@ -16,3 +16,5 @@ CELERY_BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", True)  # noqa: F405
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405  (threads in concurrency tests each open their own)
+# One test database per run, so two runs on one server never drop each other's.
+DATABASES["default"]["TEST"] = {"NAME": f"test_rlhf_{os.getpid()}"}  # noqa: F405

@@ -140,6 +140,25 @@ def assignment_next(
     return leases
 
 
+def comparison_close_when_filled(*, comparison_id: int) -> bool:
+    """Close a comparison once every judgement it wants is in, so claims no longer scan past it.
+
+    Called in the submit transaction. Locks the comparison row (FOR NO KEY UPDATE) before counting, so two
+    last answers landing together see each other and one of them closes it. Lock order everywhere: campaign,
+    then comparison. Returns True when this call closed it.
+    """
+    wanted = (
+        Comparison.objects.select_for_update(no_key=True)
+        .filter(pk=comparison_id)
+        .values_list("judgements_wanted", flat=True)
+        .get()
+    )
+    submitted = Assignment.objects.filter(comparison_id=comparison_id, status=AssignmentStatus.SUBMITTED).count()
+    if submitted < wanted:
+        return False
+    return Comparison.objects.filter(pk=comparison_id, is_open=True).update(is_open=False) == 1
+
+
 def assignments_expire(*, now: datetime | None = None) -> int:
     """Mark lapsed leases EXPIRED (bookkeeping only: a lapsed lease already frees its slot and money)."""
     now = now or timezone.now()

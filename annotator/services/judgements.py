@@ -21,6 +21,7 @@ from annotator.models import (
     TaskKind,
 )
 from annotator.services.access import assignment_get_for_labeler, labeler_profile_get
+from annotator.services.assignments import comparison_close_when_filled
 from annotator.services.errors import AlreadySubmitted, InvalidInput, LeaseExpired
 from annotator.services.ledger import campaign_lock, ledger_charge_item
 from annotator.services.pricing import item_price
@@ -80,6 +81,7 @@ def _finish(*, assignment: Assignment, milliseconds: int, unit: str, now: dateti
     assignment.submitted_at = now
     assignment.save(update_fields=["status", "submitted_at"])
     ledger_charge_item(assignment=assignment, price=price, unit=unit)
+    comparison_close_when_filled(comparison_id=assignment.comparison_id)
 
 
 @transaction.atomic
