@@ -49,7 +49,10 @@ def common_arguments(output_dir: str | Path, *, seed: int, learning_rate: float,
         "per_device_train_batch_size": batch_size,
         "use_cpu": on_cpu,
         "bf16": not on_cpu and torch.cuda.is_bf16_supported(),
-        "gradient_checkpointing": False,  # tiny models; checkpointing only slows them down
+        # Tiny models: checkpointing only slows them down. transformers 5 renamed the flag; setting the new name
+        # too keeps TRL's gradient_checkpointing=True default from coming back through the deprecated alias.
+        "activation_checkpointing": False,
+        "gradient_checkpointing": False,
         "report_to": "none",
         "save_strategy": "no",
         "logging_steps": 1,
@@ -190,7 +193,6 @@ def dpo_train(
         num_train_epochs=epochs,
         beta=beta,
         max_length=max_length,
-        truncation_mode="keep_end",
     )
     last: dict = {}
     trainer = _quiet(DPOTrainer(

@@ -100,6 +100,8 @@ def demo_campaign_ensure() -> Campaign:
             "pay_model": PayModel.PER_JUDGEMENT,
             "pay_per_judgement": Decimal("0.05"),
             "gold_labeler": "vader",
+            "gpu_hour_budget": Decimal("2.0"),
+            "default_gpu_hour_price": Decimal("2.00"),
         },
     )
     return campaign
@@ -167,11 +169,12 @@ def demo_comparisons_ensure(*, campaign: Campaign, count: int = DEMO_COMPARISON_
 
 
 @transaction.atomic
-def demo_seed() -> DemoSummary:
-    """Everything the demo needs to label: accounts, the campaign and its comparisons."""
+def demo_seed(*, with_fragments: bool = True) -> DemoSummary:
+    """Accounts and the campaign; with `with_fragments`, also comparisons cut from the plays, so there is
+    something to label before any model exists (the RLHF demo leaves them out: its rounds publish pairs)."""
     accounts = demo_accounts_ensure()
     campaign = demo_campaign_ensure()
-    created = demo_comparisons_ensure(campaign=campaign)
+    created = demo_comparisons_ensure(campaign=campaign) if with_fragments else 0
     return DemoSummary(
         campaign=campaign,
         comparisons_total=campaign.comparisons.count(),

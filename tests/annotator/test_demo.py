@@ -9,7 +9,7 @@ from annotator.services.demo import DEMO_COMPARISON_COUNT, DEMO_LABELERS, DEMO_S
 
 def run_demo() -> str:
     out = StringIO()
-    call_command("demo", stdout=out)
+    call_command("demo", "--seed-only", stdout=out)
     return out.getvalue()
 
 

@@ -1,37 +1,126 @@
-"""`python manage.py demo`: seed the demo campaign and accounts (idempotent), then say how to log in."""
+"""`python manage.py demo`: the whole loop on the embedded default, then how to log in and label by hand.
 
+1. seeds the demo accounts and the sentiment campaign (idempotent);
+2. trains the embedded Shakespeare policy (once; later runs find it on disk);
+3. runs RLHF rounds until the campaign has `--rounds` finished ones, with simulated VADER labelers (noisy)
+   working through the HTTP API of the site served from this process; a rerun resumes, never repeats;
+4. prints a table per round and the accounts.
+
+`--seed-only` stops after step 1 and adds comparisons cut from the plays, so there is something to label
+at once without training anything.
+"""
+
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
+from annotator.models import Round, RoundState
+from annotator.selectors.rounds import round_summary
 from annotator.services.demo import demo_seed
+from annotator.services.local_site import local_site_serve
 
 SITE_URL = "http://127.0.0.1:8000/"
+DEMO_NOISE = [("temperature", 0.05), ("tie_band", 0.02), ("position_bias", 0.02)]
+
+
+def _num(value, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 class Command(BaseCommand):
-    help = "Create (once) a demo sentiment campaign with Shakespeare comparisons, three labelers and a staff account."
+    help = (
+        "Run the demo: seed a sentiment campaign and accounts, train the embedded Shakespeare policy, run RLHF "
+        "rounds with simulated VADER labelers, print a table per round and how to log in. Safe to rerun."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--rounds", type=int, default=3, help="Finished rounds the demo campaign should have (default 3).")
+        parser.add_argument("--labelers", type=int, default=3, help="Simulated labelers (default 3).")
+        parser.add_argument("--seed-only", action="store_true",
+                            help="Only create the campaign, accounts and comparisons cut from the plays; train nothing.")
 
     def handle(self, *args, **options) -> None:
+        if options["rounds"] < 0 or options["labelers"] < 1:
+            raise CommandError("--rounds must be 0 or more and --labelers at least 1.")
         self.stdout.write("Seeding the demo (safe to rerun: nothing is duplicated)...")
-        try:
-            summary = demo_seed()
-        except KeyboardInterrupt:
-            raise CommandError("Interrupted; nothing was changed. Run it again any time.") from None
+        summary = demo_seed(with_fragments=options["seed_only"])
         campaign = summary.campaign
-        created = (
-            f"{summary.comparisons_created} new" if summary.comparisons_created else "nothing new, all there already"
-        )
+        if not options["seed_only"]:
+            try:
+                self._run_rounds(campaign=campaign, rounds=options["rounds"], labelers=options["labelers"])
+            except KeyboardInterrupt:
+                raise CommandError("Interrupted. Run `make demo` again: it resumes from the last finished step.") from None
+            self._round_table(campaign=campaign)
+        self._how_to_log_in(summary=summary, rounds_ran=not options["seed_only"])
+
+    def _run_rounds(self, *, campaign, rounds: int, labelers: int) -> None:
+        from annotator.services.round_steps import embedded_base_model_dir
+        from models_rl.base_model import BaseModelConfig, ensure_base_model
+
+        self.stdout.write("\n== The embedded Shakespeare policy (trained on the first run, then reused) ==")
+        path = ensure_base_model(BaseModelConfig(output_dir=str(embedded_base_model_dir())))
+        self.stdout.write(f"   ready in {path}")
+
+        finished = Round.objects.filter(campaign=campaign, state=RoundState.DONE).count()
+        to_run = max(0, rounds - finished)
+        if not to_run:
+            self.stdout.write(f"\n== {finished} rounds already finished; nothing to run ==")
+            return
+        self.stdout.write(f"\n== {to_run} RLHF round(s) with {labelers} simulated VADER labelers (noisy) ==")
+        with local_site_serve() as base_url:
+            call_command(
+                "run_round", campaign=campaign.name, rounds=to_run, simulate="vader", base_url=base_url,
+                labelers=labelers, noise=DEMO_NOISE, stdout=self.stdout, stderr=self.stderr,
+            )
+
+    def _round_table(self, *, campaign) -> None:
+        rounds = list(Round.objects.filter(campaign=campaign).order_by("number"))
+        if not rounds:
+            return
+        currency = campaign.currency
+        header = (f"{'round':>5}  {'state':<9}  {'judgements':>10}  {'RM acc':>6}  {'gold agr':>8}  "
+                  f"{'gold reward':>11}  {'KL':>6}  {'pairs':>5}  {'labeling':>9}  {'GPU s':>7}")
+        self.stdout.write(f"\n== Rounds of {campaign.name!r} ==")
+        self.stdout.write(header)
+        self.stdout.write("-" * len(header))
+        for round_ in rounds:
+            summary = round_summary(round_=round_)
+            reward_model = summary["reward_model"]
+            final = summary["checkpoints"][-1] if summary["checkpoints"] else None
+            spend = summary["spend"]
+            self.stdout.write(
+                f"{round_.number:>5}  {round_.state:<9}  {summary['labels_submitted']:>10}  "
+                f"{_num(reward_model.heldout_accuracy if reward_model else None, 2):>6}  "
+                f"{_num(reward_model.gold_agreement if reward_model else None, 2):>8}  "
+                f"{_num(final.metrics.get('eval/gold_reward') if final else None):>11}  "
+                f"{_num(final.kl_from_base if final else None, 2):>6}  "
+                f"{sum(summary['pairs'].values()):>5}  {spend['labeling']:>9}  {_num(spend.get('gpu_seconds'), 1):>7}"
+            )
+        self.stdout.write(f"(money in {currency}; gold reward = mean VADER sentiment of the round's final policy "
+                          "on held-out prompts; KL in nats per completion from the base policy)")
+
+    def _how_to_log_in(self, *, summary, rounds_ran: bool) -> None:
+        campaign = summary.campaign
         budget = "no cap" if campaign.money_budget is None else f"{campaign.money_budget:.2f} {campaign.currency}"
         lines = [
             "",
             self.style.SUCCESS(f'Demo ready: campaign "{campaign.name}" - {campaign.title}'),
-            f"  {summary.comparisons_total} comparisons ({created}), {campaign.overlap} judgements each; "
-            f"budget {budget}, {campaign.pay_per_judgement:.2f} per judgement.",
+            f"  {summary.comparisons_total} comparisons"
+            + (f" ({summary.comparisons_created} new)" if summary.comparisons_created else
+               (" (nothing new, all there already)" if not rounds_ran else ""))
+            + f", {campaign.overlap} judgements each; budget {budget}, {campaign.pay_per_judgement:.2f} per judgement.",
             "",
+        ]
+        if rounds_ran:
+            lines += [
+                "Label the next batch by hand:",
+                f"  python manage.py run_round --campaign {campaign.name}     # trains and publishes the next round's pairs",
+            ]
+        lines += [
             "Start the site:",
             "  python manage.py runserver",
             f"then open {SITE_URL} and log in as one of:",
         ]
         for account in summary.accounts:
-            role = "staff (also /admin/)" if account.is_staff else "labeler"
+            role = "staff (also /admin/, /staff/budget/, /staff/rounds/)" if account.is_staff else "labeler"
             lines.append(f"  {account.username:<12} password {account.password:<18} {role}")
         self.stdout.write("\n".join(lines))
