@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 
 from models_rl.base_model import BaseModelConfig, ensure_base_model  # noqa: E402
 from models_rl.data import shakespeare_prompts  # noqa: E402
-from models_rl.device import device_name, use_all_cpu_threads  # noqa: E402
+from models_rl.device import cpu_thread_count, device_name  # noqa: E402
 from models_rl.gold import NoisyLabeler, VaderGold  # noqa: E402
 from models_rl.policy_optimization import RLConfig, evaluate_policy, optimize_rl  # noqa: E402
 from models_rl.reward_model import PreferencePair, RewardModelConfig, train_reward_model  # noqa: E402
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--ensemble-size", type=int, default=1)
     parser.add_argument("--norm-samples", type=int, default=1024)
     args = parser.parse_args()
-    threads = use_all_cpu_threads()
+    threads = cpu_thread_count()  # what the trainers will use (each entry point picks its own at call time)
     started = time.perf_counter()
     out = artifact_dir() / "sentiment_rlhf"
     base = ensure_base_model(BaseModelConfig(output_dir=str(artifact_dir() / "base_model")))

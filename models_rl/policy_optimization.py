@@ -30,7 +30,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from models_rl import add_config_arguments, config_from_args
-from models_rl.device import pick_device, set_seed
+from models_rl.device import cpu_threads, pick_device, set_seed
 from models_rl.reward_model import PreferencePair, RewardEnsemble, read_pairs_jsonl
 from models_rl.sampling import SamplingConfig, sample
 
@@ -111,6 +111,7 @@ class PolicyResult:
 # Online RL
 
 
+@cpu_threads()  # torch threads that fit the machine's current load (busy cores stall every op)
 def optimize_rl(prompts: list[str], config: RLConfig, progress: ProgressCallback | None = None) -> PolicyResult:
     """RLOO from `config.policy_path` against the reward ensemble, with KL-level checkpoints and a KL stop."""
     if not prompts:
@@ -138,6 +139,7 @@ def optimize_rl(prompts: list[str], config: RLConfig, progress: ProgressCallback
         if "policy/kl_token" not in metrics:  # a step that reuses the last batch measures no new KL
             history.append(dict(metrics))
             return False
+        # RLOO measured this on the batch it just generated, i.e. for the policy before this step's update.
         kl = metrics["policy/kl_token"] * metrics["policy/completion_length"]
         metrics.update({"policy/kl": kl, "policy/sqrt_kl": math.sqrt(max(kl, 0.0))})
         history.append(dict(metrics))
@@ -197,6 +199,7 @@ def _phase(progress: ProgressCallback | None, phase: str) -> ProgressCallback | 
 # DPO and best-of-n
 
 
+@cpu_threads()
 def optimize_dpo(pairs: list[PreferencePair], config: DPOConfig, progress: ProgressCallback | None = None) -> PolicyResult:
     """DPO on the non-tie pairs; the final policy's KL (and reward, with a reward model) is measured on samples."""
     rows = [{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected} for p in pairs if not p.tie]
@@ -218,6 +221,7 @@ def optimize_dpo(pairs: list[PreferencePair], config: DPOConfig, progress: Progr
     return _finish(config, [Checkpoint("final", final, evaluation["policy/kl"], metrics)], metrics)
 
 
+@cpu_threads()
 def optimize_best_of_n(prompts: list[str], config: BestOfNConfig, progress: ProgressCallback | None = None) -> PolicyResult:
     """One ReST round: n samples per prompt, the reward model's favourite kept, supervised fine-tuning on it."""
     if not prompts or config.n < 1:

@@ -35,7 +35,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from models_rl import config_from_args, config_parser
-from models_rl.device import pick_device, set_seed
+from models_rl.device import cpu_threads, pick_device, set_seed
 
 ENSEMBLE_FILE = "ensemble.json"
 RATING_TARGETS = {"positive": 1.0, "neutral": 0.5, "negative": 0.0}
@@ -178,6 +178,7 @@ class RewardEnsemble:
 # Training
 
 
+@cpu_threads()  # torch threads that fit the machine's current load (busy cores stall every op)
 def train_reward_model(
     pairs: list[PreferencePair],
     config: RewardModelConfig,
@@ -204,12 +205,13 @@ def train_reward_model(
         return pairwise_loss(r_chosen, r_rejected, target, weight)
 
     train_metrics = _train_ensemble(train, batch_loss, config, kind="pairwise", progress=progress)
-    ensemble = RewardEnsemble.load(config.output_dir)
+    ensemble = RewardEnsemble.load(config.output_dir) if held else None  # loading K members costs seconds
     metrics = {**train_metrics, **pairwise_eval_metrics(ensemble, held, gold=gold)}
     _write_manifest(config, kind="pairwise", metrics=metrics)
     return RewardModelResult(path=Path(config.output_dir), metrics=metrics)
 
 
+@cpu_threads()
 def train_rating_model(
     examples: list[RatingExample],
     config: RewardModelConfig,
@@ -229,7 +231,7 @@ def train_rating_model(
         return rating_loss(scores, torch.tensor([RATING_TARGETS[e.value] for e in batch], device=device))
 
     train_metrics = _train_ensemble(train, batch_loss, config, kind="rating", progress=progress)
-    ensemble = RewardEnsemble.load(config.output_dir)
+    ensemble = RewardEnsemble.load(config.output_dir) if held else None
     metrics = {**train_metrics, **rating_eval_metrics(ensemble, held, gold=gold)}
     _write_manifest(config, kind="rating", metrics=metrics)
     return RewardModelResult(path=Path(config.output_dir), metrics=metrics)
@@ -331,7 +333,7 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
     return float(ece)
 
 
-def pairwise_eval_metrics(ensemble: RewardEnsemble, heldout: list[PreferencePair], *, gold=None) -> dict:
+def pairwise_eval_metrics(ensemble: RewardEnsemble | None, heldout: list[PreferencePair], *, gold=None) -> dict:
     """Accuracy and ECE of P(chosen > rejected) = sigmoid(mean reward difference) on non-tie held-out pairs,
     the mean ensemble std, and agreement with the gold score's order where the gold scores differ."""
     metrics: dict[str, Any] = {"eval/pairs": len(heldout)}
@@ -363,7 +365,7 @@ def rating_class(score: np.ndarray) -> np.ndarray:
     return np.where(p > 2 / 3, "positive", np.where(p < 1 / 3, "negative", "neutral"))
 
 
-def rating_eval_metrics(ensemble: RewardEnsemble, heldout: list[RatingExample], *, gold=None) -> dict:
+def rating_eval_metrics(ensemble: RewardEnsemble | None, heldout: list[RatingExample], *, gold=None) -> dict:
     """Three-way accuracy, ECE of P(positive) on the positive/negative examples, and agreement with gold.rate."""
     metrics: dict[str, Any] = {"eval/examples": len(heldout)}
     if not heldout:

@@ -33,8 +33,8 @@ TRL_METRICS = {
     "mean_token_accuracy": "train/token_accuracy",
 }
 
-# Called after every optimiser step with our metrics and a function that saves the current policy to a folder;
-# returns True to stop training.
+# Called after every optimiser step with our metrics (it may add to them) and a function that saves the current
+# policy to a folder; returns True to stop training.
 StepHook = Callable[[dict, Callable[[Path], None]], bool]
 
 
@@ -81,15 +81,15 @@ class _StepCallback(TrainerCallback):
         metrics = {ours: float(logs[theirs]) for theirs, ours in TRL_METRICS.items() if logs and theirs in logs}
         if not metrics:
             return
-        if self.progress is not None:
-            self.progress({"step": state.global_step, "total": state.max_steps, **metrics})
-        if self.hook is not None:
+        if self.hook is not None:  # first, so that metrics the hook adds (KL per completion) reach progress too
             def save(path: Path) -> None:
                 model.save_pretrained(path)
                 self.tokenizer.save_pretrained(path)
 
             if self.hook(metrics, save):
                 control.should_training_stop = True
+        if self.progress is not None:
+            self.progress({"step": state.global_step, "total": state.max_steps, **metrics})
 
 
 def load_policy_tokenizer(path: str | Path):

@@ -19,7 +19,9 @@ def mixed_candidates() -> list[CandidatePair]:
 
 
 def test_scores_follow_their_definitions():
-    agree, split, even = pair(1, "p", [1.0, 1.0], [0.0, 0.0]), pair(2, "p", [2.0, -2.0], [0.0, 0.0]), pair(3, "p", [0.5, 0.5], [0.5, 0.5])
+    agree = pair(1, "p", [1.0, 1.0], [0.0, 0.0])
+    split = pair(2, "p", [2.0, -2.0], [0.0, 0.0])
+    even = pair(3, "p", [0.5, 0.5], [0.5, 0.5])
     disagreement = score_pairs([agree, split, even], "disagreement")
     assert disagreement[0] == pytest.approx(0) and disagreement[2] == pytest.approx(0) and disagreement[1] > 0.3
     uncertainty = score_pairs([agree, split, even], "uncertainty")

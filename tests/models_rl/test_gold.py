@@ -116,7 +116,8 @@ def test_make_gold_wraps_noise_and_refuses_unknown_names(tmp_path):
 
 
 def test_command_line_labels_json_lines(monkeypatch, capsys):
-    pairs = [{"prompt": "Thou art", "first": GRIM, "second": HAPPY}, {"prompt": "Thou art", "first": HAPPY, "second": GRIM}]
+    pairs = [{"prompt": "Thou art", "first": GRIM, "second": HAPPY},
+             {"prompt": "Thou art", "first": HAPPY, "second": GRIM}]
     monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(json.dumps(p) for p in pairs) + "\n"))
     main(["--noisy", "--temperature", "0.05", "--seed", "2"])
     labelled = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
