@@ -9,7 +9,7 @@
    the base; finally the share of held-out prompts on which gold prefers the final policy's sample to the
    base model's (ties count half). Target: >= 75 % at KL < 10 nats.
 
-    .venv/bin/python bench/sentiment_rlhf.py [--pairs 1000] [--rl-steps 150]
+    .venv/bin/python bench/sentiment_rlhf.py [--pairs 1000] [--rl-steps 200]
 """
 
 import argparse
@@ -58,10 +58,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=1000, help="training prompts, one labelled pair each")
     parser.add_argument("--heldout-prompts", type=int, default=200)
-    parser.add_argument("--tokens", type=int, default=24, help="completion length")
-    parser.add_argument("--rl-steps", type=int, default=150)
+    parser.add_argument("--tokens", type=int, default=32, help="completion length (longer: more words for VADER)")
+    parser.add_argument("--rl-steps", type=int, default=200)
     parser.add_argument("--kl-coef", type=float, default=0.05)
-    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--learning-rate", type=float, default=2e-4, help="RL learning rate")
+    parser.add_argument("--rm-learning-rate", type=float, default=1e-3)
+    parser.add_argument("--rm-epochs", type=int, default=4)
     parser.add_argument("--ensemble-size", type=int, default=1)
     parser.add_argument("--norm-samples", type=int, default=1024)
     args = parser.parse_args()
@@ -72,7 +74,8 @@ def main() -> None:
     print(f"device: {device_name()} ({threads} threads); base model: {base}")
 
     train_prompts = shakespeare_prompts(args.pairs, seed=0)
-    heldout_prompts = [p for p in shakespeare_prompts(args.heldout_prompts * 2, seed=99) if p not in set(train_prompts)]
+    seen = set(train_prompts)
+    heldout_prompts = [p for p in shakespeare_prompts(args.heldout_prompts * 2, seed=99) if p not in seen]
     heldout_prompts = heldout_prompts[: args.heldout_prompts]
 
     labeler = NoisyLabeler(VaderGold(), temperature=0.1, tie_band=0.05, seed=0)
@@ -83,7 +86,8 @@ def main() -> None:
     reward = train_reward_model(
         pairs,
         RewardModelConfig(base_model_path=str(base), output_dir=str(out / "reward_model"),
-                          ensemble_size=args.ensemble_size, epochs=3, learning_rate=3e-4, max_length=96),
+                          ensemble_size=args.ensemble_size, epochs=args.rm_epochs,
+                          learning_rate=args.rm_learning_rate, max_length=96),
         gold=VaderGold(),
     )
     m = reward.metrics

@@ -93,7 +93,7 @@ class Command(BaseCommand):
                 f"{_num(reward_model.gold_agreement if reward_model else None, 2):>8}  "
                 f"{_num(final.metrics.get('eval/gold_reward') if final else None):>11}  "
                 f"{_num(final.kl_from_base if final else None, 2):>6}  "
-                f"{sum(summary['pairs'].values()):>5}  {spend['labeling']:>9}  {_num(spend.get('gpu_seconds'), 1):>7}"
+                f"{sum(summary['pairs'].values()):>5}  {spend['labeling']:>9.2f}  {_num(spend.get('gpu_seconds'), 1):>7}"
             )
         self.stdout.write(f"(money in {currency}; gold reward = mean VADER sentiment of the round's final policy "
                           "on held-out prompts; KL in nats per completion from the base policy)")
@@ -104,7 +104,7 @@ class Command(BaseCommand):
         lines = [
             "",
             self.style.SUCCESS(f'Demo ready: campaign "{campaign.name}" - {campaign.title}'),
-            f"  {summary.comparisons_total} comparisons"
+            f"  {campaign.comparisons.count()} comparisons"
             + (f" ({summary.comparisons_created} new)" if summary.comparisons_created else
                (" (nothing new, all there already)" if not rounds_ran else ""))
             + f", {campaign.overlap} judgements each; budget {budget}, {campaign.pay_per_judgement:.2f} per judgement.",

@@ -257,8 +257,8 @@ class Command(BaseCommand):
             write(f"  pairs published     {sum(pairs.values())} ({detail}); "
                   f"judgements {summary['labels_submitted']} of {summary['labels_wanted']}")
         spend = summary["spend"]
-        write(f"  spent               labeling {spend['labeling']} {currency}, GPU {spend['gpu_money']} {currency} "
-              f"({float(spend['gpu_seconds']):.1f} GPU-seconds), total {spend['total']} {currency}")
+        write(f"  spent               labeling {spend['labeling']:.2f} {currency}, GPU {spend['gpu_money']:.4f} {currency} "
+              f"({float(spend['gpu_seconds']):.1f} GPU-seconds), total {spend['total']:.2f} {currency}")
         if round_.error:
             write(self.style.ERROR(f"  error               {round_.error}"))
 
