@@ -287,6 +287,11 @@ class Assignment(models.Model):
         indexes = [
             models.Index(fields=["comparison", "status", "leased_until"], name="assignment_live"),
             models.Index(fields=["labeler", "status", "leased_until"], name="assignment_labeler_live"),
+            # The money check sums reservations over unsubmitted leases only: a small index, whatever the history.
+            models.Index(
+                fields=["leased_until"], include=["comparison", "reserved_amount"],
+                condition=Q(status="leased"), name="assignment_leased",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -392,7 +397,11 @@ class LedgerEntry(models.Model):
                 name="ledger_one_gpu_charge_per_task",
             ),
         ]
-        indexes = [models.Index(fields=["campaign", "category"], name="ledger_campaign_category")]
+        indexes = [
+            models.Index(fields=["campaign", "category"], name="ledger_campaign_category"),
+            # A campaign's spent is SUM(amount) over its entries: an index-only scan of this one campaign.
+            models.Index(fields=["campaign"], include=["amount"], name="ledger_campaign_amount"),
+        ]
         verbose_name_plural = "ledger entries"
 
     def __str__(self) -> str:

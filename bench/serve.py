@@ -150,7 +150,7 @@ def history_seed(campaign, comparisons, labelers, overlap: int) -> None:
 
     from django.utils import timezone
 
-    from annotator.models import Assignment, AssignmentStatus, Judgement, LedgerCategory, LedgerEntry
+    from annotator.models import Assignment, AssignmentStatus, Comparison, Judgement, LedgerCategory, LedgerEntry
 
     then = timezone.now() - timedelta(days=1)
     price = campaign.pay_per_judgement
@@ -175,6 +175,8 @@ def history_seed(campaign, comparisons, labelers, overlap: int) -> None:
         ),
         batch_size=5000,
     )
+    # They have every judgement they want, so they are closed, as the submit of their last judgement does.
+    Comparison.objects.filter(pk__in=[comparison.pk for comparison in comparisons]).update(is_open=False)
 
 
 def free_port() -> int:

@@ -5,7 +5,7 @@ same batch, learning rate and epochs) and RL completion tokens/s (`optimize_rl` 
 settings and the same reward function). Overhead = our wall time / TRL's wall time - 1 (target: under 10 %).
 Both sides pay for loading the model, tokenising and saving; for RL ours also measures the reward
 normalisation constants on `--norm-samples` samples of the starting policy, which TRL alone does not do.
-Each side runs `--repeats` times (TRL first) and its best time counts, so one-off warm-ups do not.
+Each side runs `--repeats` times, alternating with the other (TRL first), and its best time counts.
 
     .venv/bin/python bench/train.py [--pairs 512] [--rl-steps 20]
 
@@ -51,14 +51,16 @@ def sentiment_pairs(n: int, seed: int = 0) -> list[PreferencePair]:
     return pairs
 
 
-def best_of(repeats: int, run) -> float:
-    """The shortest wall time of `repeats` runs: the first run of a process also pays one-off warm-ups."""
-    times = []
+def best_times(repeats: int, trl_direct, ours) -> tuple[float, float]:
+    """Shortest wall time of each side over `repeats` alternating runs (TRL first): the first run of a process
+    pays one-off warm-ups, and on a shared machine the load shifts; alternating spreads that over both sides."""
+    times: dict[str, list[float]] = {"trl": [], "ours": []}
     for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return min(times)
+        for side, run in (("trl", trl_direct), ("ours", ours)):
+            started = time.perf_counter()
+            run()
+            times[side].append(time.perf_counter() - started)
+    return min(times["trl"]), min(times["ours"])
 
 
 def bench_reward_model(base: Path, pairs: list[PreferencePair], out: Path, batch_size: int, max_length: int,
@@ -86,8 +88,7 @@ def bench_reward_model(base: Path, pairs: list[PreferencePair], out: Path, batch
                                    batch_size=batch_size, learning_rate=3e-4, max_length=max_length)
         train_reward_model(pairs, config, heldout=[], progress=lambda report: None)
 
-    theirs = best_of(repeats, trl_direct)
-    mine = best_of(repeats, ours)
+    theirs, mine = best_times(repeats, trl_direct, ours)
     print(f"reward model, {len(pairs)} pairs x 1 epoch, batch {batch_size} (best of {repeats}):")
     print(f"  ours (flat loop, ties + strength)  {len(pairs) / mine:8.1f} pairs/s  ({mine:.1f} s)")
     print(f"  TRL RewardTrainer                  {len(pairs) / theirs:8.1f} pairs/s  ({theirs:.1f} s)")
@@ -126,8 +127,7 @@ def bench_rl(base: Path, reward_model: Path, out: Path, steps: int, norm_samples
             trainer.train()
             trainer.save_model(str(out / "trl" / "final"))
 
-    theirs = best_of(repeats, trl_direct)
-    mine = best_of(repeats, lambda: optimize_rl(prompts, config, progress=lambda report: None))
+    theirs, mine = best_times(repeats, trl_direct, lambda: optimize_rl(prompts, config, progress=lambda report: None))
     generated = steps * batch * tokens  # every completion runs to the length limit (no end-of-text learnt yet)
     print(f"RL (RLOO), {steps} steps x {batch} completions of {tokens} tokens (best of {repeats}):")
     print(f"  ours (optimize_rl, {norm_samples} norm samples) {generated / mine:8.1f} tokens/s  ({mine:.1f} s)")
@@ -142,7 +142,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=64)
     parser.add_argument("--rl-steps", type=int, default=20)
     parser.add_argument("--norm-samples", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=2, help="runs per side; the best time counts")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per side; the best time counts")
     args = parser.parse_args()
     threads = cpu_thread_count()  # what the trainers will use (each entry point picks its own at call time)
     base = ensure_base_model(BaseModelConfig(output_dir=str(artifact_dir() / "base_model")))

@@ -7,9 +7,15 @@ argparse command line (`python -m models_rl.<module> --help`); it imports nothin
 
 import argparse
 import dataclasses
+import os
 import types
 import typing
 from typing import Any, TypeVar
+
+# Hugging Face libraries draw a bar for every weights load and save ("Loading weights 52/52"), dozens per
+# round; our own tqdm bars and progress callbacks say what matters. Set before they are imported.
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 
 ConfigT = TypeVar("ConfigT")
 

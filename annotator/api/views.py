@@ -9,6 +9,8 @@ from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -27,7 +29,6 @@ from annotator.api.serializers import (
     RatingInputSerializer,
     RatingOutputSerializer,
 )
-from annotator.api.sides import completion_choice
 from annotator.selectors.campaigns import (
     campaign_get_for_staff,
     campaign_get_for_viewer,
@@ -35,7 +36,7 @@ from annotator.selectors.campaigns import (
     campaigns_active,
 )
 from annotator.selectors.judgements import assignments_answered_by_labeler
-from annotator.services.access import assignment_get_for_labeler, campaign_get_for_labeler, labeler_profile_get
+from annotator.services.access import campaign_get_for_labeler, labeler_profile_get
 from annotator.services.assignments import assignment_next
 from annotator.services.errors import InvalidInput
 from annotator.services.judgements import judgement_submit, rating_submit
@@ -55,13 +56,31 @@ SUBMIT_ERRORS = ERRORS | {
 }
 
 
+class LabelerTokenAuthentication(TokenAuthentication):
+    """Token authentication that loads the user's labeler profile in the same query, since every labeler
+    endpoint needs it (`labeler_profile_get` then reads it from the user object)."""
+
+    def authenticate_credentials(self, key):
+        try:
+            token = self.get_model().objects.select_related("user__labeler").get(key=key)
+        except self.get_model().DoesNotExist:
+            raise AuthenticationFailed("Invalid token.") from None
+        if not token.user.is_active:
+            raise AuthenticationFailed("User inactive or deleted.")
+        return token.user, token
+
+
+class LabelerAPIView(APIView):
+    authentication_classes = [LabelerTokenAuthentication, SessionAuthentication]
+
+
 def _assignment_id(raw: str) -> int:
     if not (raw.isascii() and raw.isdigit()):
         raise InvalidInput(f"Assignment id must be a whole number; got {raw!r}.")
     return int(raw)
 
 
-class CampaignListView(APIView):
+class CampaignListView(LabelerAPIView):
     @extend_schema(responses={200: CampaignSerializer(many=True)} | ERRORS, summary="Active campaigns")
     def get(self, request):
         if not request.user.is_staff:
@@ -69,7 +88,7 @@ class CampaignListView(APIView):
         return Response(CampaignSerializer(campaigns_active(), many=True).data)
 
 
-class NextItemView(APIView):
+class NextItemView(LabelerAPIView):
     @extend_schema(
         summary="Your current item in a campaign",
         description="Returns the item you hold a live lease on, or claims a new one (the same item comes back on "
@@ -90,7 +109,7 @@ class NextItemView(APIView):
         return Response(NextItemSerializer(leases[0]).data)
 
 
-class JudgementSubmitView(APIView):
+class JudgementSubmitView(LabelerAPIView):
     @extend_schema(
         summary="Answer a pairwise item",
         description='`choice` is "first" / "second" (the texts in the order the next-item answer gave them), '
@@ -103,11 +122,10 @@ class JudgementSubmitView(APIView):
         assignment_pk = _assignment_id(assignment_id)
         answer = JudgementInputSerializer(data=request.data)
         answer.is_valid(raise_exception=True)
-        assignment = assignment_get_for_labeler(labeler=request.user, assignment_id=assignment_pk)
         judgement = judgement_submit(
             labeler=request.user,
             assignment_id=assignment_pk,
-            choice=completion_choice(screen_choice=answer.validated_data["choice"], swapped=assignment.swapped),
+            screen_choice=answer.validated_data["choice"],
             strength=answer.validated_data["strength"],
             rationale=answer.validated_data["rationale"],
             milliseconds=answer.validated_data["milliseconds"],
@@ -115,7 +133,7 @@ class JudgementSubmitView(APIView):
         return Response(JudgementOutputSerializer(judgement).data, status=status.HTTP_201_CREATED)
 
 
-class RatingSubmitView(APIView):
+class RatingSubmitView(LabelerAPIView):
     @extend_schema(
         summary="Answer a rating item",
         parameters=[ASSIGNMENT_ID],
@@ -142,6 +160,7 @@ class HistoryPagination(PageNumberPagination):
     responses={200: HistoryEntrySerializer(many=True)} | ERRORS,
 )
 class HistoryView(ListAPIView):
+    authentication_classes = LabelerAPIView.authentication_classes
     serializer_class = HistoryEntrySerializer
     pagination_class = HistoryPagination
 

@@ -7,8 +7,15 @@ from annotator.services.errors import AccessDenied, NotFound
 
 
 def labeler_profile_get(*, user: AbstractBaseUser) -> LabelerProfile:
+    """The user's labeler profile; AccessDenied when they are not a labeler.
+
+    Read through `user.labeler`, so it is loaded at most once per user object (one request): the API's token
+    authentication loads it with the user, and the services that ask again in the same request get it free.
+    """
+    if not user.is_authenticated:
+        raise AccessDenied("Log in first.")
     try:
-        return LabelerProfile.objects.get(user=user)
+        return user.labeler
     except LabelerProfile.DoesNotExist:
         raise AccessDenied("This account is not a labeler. Ask an administrator to add a labeler profile.") from None
 
@@ -24,14 +31,18 @@ def campaign_get_for_labeler(*, labeler: AbstractBaseUser, campaign: str | int) 
 
 
 def assignment_get_for_labeler(*, labeler: AbstractBaseUser, assignment_id: int, lock: bool = False) -> Assignment:
-    """The labeler's own assignment. Someone else's answers exactly like a missing one, so ids leak nothing.
+    """The labeler's own assignment, with its comparison and campaign. Someone else's answers exactly like a
+    missing one, so ids leak nothing.
 
-    With `lock=True` the row is locked (`SELECT ... FOR UPDATE`) until the caller's transaction ends.
+    With `lock=True` the assignment row (only it) is locked (`SELECT ... FOR UPDATE`) until the caller's
+    transaction ends.
     """
-    queryset = Assignment.objects.select_related("comparison__campaign", "comparison__prompt")
+    queryset = Assignment.objects.select_related("comparison__campaign")
     if lock:
         queryset = queryset.select_for_update(of=("self",))
     try:
-        return queryset.get(pk=assignment_id, labeler=labeler)
+        assignment = queryset.get(pk=assignment_id, labeler=labeler)
     except (Assignment.DoesNotExist, ValueError, TypeError):
         raise NotFound(f"No assignment {assignment_id} for you.") from None
+    assignment.labeler = labeler  # the filter made sure of it; saves a query for whoever reads it
+    return assignment

@@ -20,10 +20,11 @@ from annotator.models import (
     RatingValue,
     TaskKind,
 )
+from annotator.api.sides import SCREEN_CHOICES, completion_choice
 from annotator.services.access import assignment_get_for_labeler, labeler_profile_get
 from annotator.services.assignments import comparison_close_when_filled
 from annotator.services.errors import AlreadySubmitted, InvalidInput, LeaseExpired
-from annotator.services.ledger import campaign_lock, ledger_charge_item
+from annotator.services.ledger import campaign_lock_shared, ledger_charge_item
 from annotator.services.pricing import item_price
 
 MAX_RATIONALE_CHARS = 5000
@@ -45,14 +46,15 @@ def _validate_common(*, rationale: str, milliseconds) -> int:
 
 
 def _claim_for_answer(*, labeler: AbstractBaseUser, assignment_id: int, task_kind: str, now: datetime | None):
-    """Lock the labeler's assignment and check it can take an answer now; returns (assignment, now)."""
+    """Lock the labeler's assignment (FOR UPDATE), then the campaign row FOR SHARE when it has a money budget,
+    and check the assignment can take an answer now; returns (assignment, now)."""
     assignment = assignment_get_for_labeler(labeler=labeler, assignment_id=assignment_id, lock=True)
     campaign = assignment.comparison.campaign
     if campaign.task_kind != task_kind:
         kind = "a rating" if campaign.task_kind == TaskKind.RATING else "a pairwise judgement"
         raise InvalidInput(f"Assignment {assignment_id} belongs to campaign {campaign.name!r}, which wants {kind}.")
     if campaign.money_budget is not None:
-        campaign_lock(campaign_id=campaign.pk, shared=True)
+        campaign_lock_shared(campaign_id=campaign.pk)
     now = now or timezone.now()  # after the campaign lock: see annotator.services.ledger
     if assignment.status == AssignmentStatus.SUBMITTED:
         raise AlreadySubmitted(
@@ -68,6 +70,7 @@ def _claim_for_answer(*, labeler: AbstractBaseUser, assignment_id: int, task_kin
 
 
 def _finish(*, assignment: Assignment, milliseconds: int, unit: str, now: datetime) -> None:
+    """Mark the assignment submitted, charge it, and close its comparison when this was the last answer wanted."""
     profile = labeler_profile_get(user=assignment.labeler)
     price = item_price(campaign=assignment.comparison.campaign, profile=profile, milliseconds=milliseconds)
     if price.total > assignment.reserved_amount:
@@ -89,21 +92,31 @@ def judgement_submit(
     *,
     labeler: AbstractBaseUser,
     assignment_id: int,
-    choice: str,
+    choice: str | None = None,
+    screen_choice: str | None = None,
     strength: int = 2,
     rationale: str = "",
     milliseconds: int,
     now: datetime | None = None,
 ) -> Judgement:
-    """Record a pairwise judgement. `choice` names completion A or B of the comparison (not a screen side)."""
-    if choice not in Choice.values:
+    """Record a pairwise judgement, given exactly one of `choice` (completion a / b / tie / both_bad of the
+    comparison) or `screen_choice` (first / second / tie / both_bad, the texts in the order the labeler saw
+    them; mapped through the assignment's `swapped`, read under its lock, so the API needs no read of its own).
+    """
+    if (choice is None) == (screen_choice is None):
+        raise InvalidInput("Give either choice or screen_choice.")
+    if choice is not None and choice not in Choice.values:
         raise InvalidInput(f"choice must be one of {', '.join(Choice.values)}; got {choice!r}.")
+    if screen_choice is not None and screen_choice not in SCREEN_CHOICES:
+        raise InvalidInput(f"choice must be one of {', '.join(SCREEN_CHOICES)}; got {screen_choice!r}.")
     if isinstance(strength, bool) or not isinstance(strength, int) or not 1 <= strength <= 3:
         raise InvalidInput(f"strength must be 1, 2 or 3; got {strength!r}.")
     ms = _validate_common(rationale=rationale, milliseconds=milliseconds)
     assignment, now = _claim_for_answer(
         labeler=labeler, assignment_id=assignment_id, task_kind=TaskKind.PAIRWISE, now=now
     )
+    if screen_choice is not None:
+        choice = completion_choice(screen_choice=screen_choice, swapped=assignment.swapped)
     judgement = Judgement.objects.create(
         assignment=assignment, choice=choice, strength=strength, rationale=rationale.strip(), milliseconds=ms
     )

@@ -1,7 +1,9 @@
 """The money core: what a campaign has spent and holds in reservations, and charging a finished item.
 
 Spent is the sum of the ledger; reserved is the sum over live leases. Both come from ONE statement so that
-a judgement turning its reservation into a charge concurrently is seen entirely or not at all.
+a judgement turning its reservation into a charge concurrently is seen entirely or not at all. Both stay sums
+(no stored running total that could drift); indexes keep them cheap: `ledger_campaign_amount` lets the spent
+half read only one campaign's amounts, and the partial `assignment_leased` holds only unsubmitted leases.
 Locking protocol (only for campaigns with a money budget):
 - claiming an item takes `FOR UPDATE` on the campaign row, so claims in a campaign are serial;
 - submitting takes `FOR SHARE` on it: submits run side by side, but never interleave with a claim's
@@ -17,15 +19,27 @@ from annotator.models import Assignment, AssignmentStatus, Campaign, Comparison,
 from annotator.services.pricing import ItemPrice
 
 
-def campaign_lock(*, campaign_id: int, shared: bool = False) -> Campaign:
-    """Lock the campaign row for the current transaction (exclusive, or shared with `shared=True`)."""
-    queryset = Campaign.objects.filter(pk=campaign_id)
-    if shared and connection.vendor == "postgresql":
-        # Django has no FOR SHARE; this raw lock is the one place that needs it.
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT 1 FROM {Campaign._meta.db_table} WHERE id = %s FOR SHARE", [campaign_id])
-        return queryset.get()
-    return queryset.select_for_update().get()
+def campaign_lock(*, campaign_id: int) -> Campaign:
+    """Lock the campaign row (`FOR UPDATE`) for the current transaction and return it, read under the lock."""
+    return Campaign.objects.select_for_update().get(pk=campaign_id)
+
+
+def campaign_lock_if_budgeted(*, campaign_id: int) -> Campaign | None:
+    """Lock the campaign row (`FOR UPDATE`) and return it, read under the lock, when it has a money budget.
+
+    None, and no lock taken, when it has none: claims in an uncapped campaign need not be serial. One
+    statement either way; a budget set concurrently is seen, since the lock waits for that writer.
+    """
+    return Campaign.objects.select_for_update().filter(pk=campaign_id, money_budget__isnull=False).first()
+
+
+def campaign_lock_shared(*, campaign_id: int) -> None:
+    """Lock the campaign row `FOR SHARE` for the current transaction (submits: see the protocol above)."""
+    if connection.vendor != "postgresql":
+        return  # SQLite (first runs only) serialises every writing transaction anyway
+    # Django has no FOR SHARE; this raw lock is the one place that needs it. Nothing is read: callers have the row.
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 FROM {Campaign._meta.db_table} WHERE id = %s FOR SHARE", [campaign_id])
 
 
 def money_spent_and_reserved(*, campaign_id: int, now: datetime) -> tuple[Decimal, Decimal]:
@@ -40,9 +54,9 @@ def money_spent_and_reserved(*, campaign_id: int, now: datetime) -> tuple[Decima
               (SELECT COALESCE(SUM(amount), 0) FROM {ledger} WHERE campaign_id = %s),
               (SELECT COALESCE(SUM(a.reserved_amount), 0)
                  FROM {assignment} a JOIN {comparison} c ON c.id = a.comparison_id
-                WHERE c.campaign_id = %s AND a.status = %s AND a.leased_until > %s)
+                WHERE a.status = %s AND a.leased_until > %s AND c.campaign_id = %s)
             """,
-            [campaign_id, campaign_id, AssignmentStatus.LEASED.value, now],
+            [campaign_id, AssignmentStatus.LEASED.value, now, campaign_id],
         )
         spent, reserved = cursor.fetchone()
     return Decimal(spent), Decimal(reserved)
@@ -62,7 +76,7 @@ def ledger_charge_item(*, assignment: Assignment, price: ItemPrice, unit: str) -
             amount=price.pay,
             quantity=Decimal(1),
             unit=unit,
-            labeler=assignment.labeler,
+            labeler_id=assignment.labeler_id,
             assignment=assignment,
             round_id=assignment.comparison.round_id,
             seconds_on_page=price.paid_seconds,
@@ -77,7 +91,7 @@ def ledger_charge_item(*, assignment: Assignment, price: ItemPrice, unit: str) -
                 amount=price.fee,
                 quantity=Decimal(1),
                 unit=unit,
-                labeler=assignment.labeler,
+                labeler_id=assignment.labeler_id,
                 assignment=assignment,
                 round_id=assignment.comparison.round_id,
                 reason="platform fee on judgement",
