@@ -56,7 +56,7 @@ def money_spent_and_reserved(*, campaign_id: int, now: datetime) -> tuple[Decima
                  FROM {assignment} a JOIN {comparison} c ON c.id = a.comparison_id
                 WHERE a.status = %s AND a.leased_until > %s AND c.campaign_id = %s)
             """,
-            [campaign_id, AssignmentStatus.LEASED.value, now, campaign_id],
+            [campaign_id, AssignmentStatus.LEASED.value, connection.ops.adapt_datetimefield_value(now), campaign_id],
         )
         spent, reserved = cursor.fetchone()
     return Decimal(spent), Decimal(reserved)
