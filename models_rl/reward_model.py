@@ -1,9 +1,13 @@
 """Reward models: pairwise Bradley-Terry and absolute ratings, trained as an ensemble of K members.
 
-Each member is a sequence-classification head (one logit) on the LM backbone; the score of a text is the head's
-output at its last token. Pairwise members minimise the Bradley-Terry cross-entropy with soft targets (1 for a
-preference, 0.5 for a tie) weighted by the judgement's strength; rating members minimise a binary cross-entropy
-with positive = 1, neutral = 0.5, negative = 0. TRL's RewardTrainer can add a margin but cannot express soft
+Each member is a sequence-classification head (one logit) on the LM backbone. With `pooling="mean"` (the
+default) the score of a completion is the head's output averaged over the completion's tokens: a tiny backbone
+cannot carry a sentiment word seen early to the last position, but every token's own output can learn it.
+`pooling="last"` reads the head at the last token, as Hugging Face's sequence classifiers do.
+
+Pairwise members minimise the Bradley-Terry cross-entropy with soft targets (1 for a preference, 0.5 for a tie)
+weighted by the judgement's strength; rating members minimise a binary cross-entropy with positive = 1,
+neutral = 0.5, negative = 0. TRL's RewardTrainer can add a margin but cannot express soft
 tie targets, per-pair weights or the rating loss, so this module trains with one flat loop of its own.
 
 Members k > 0 see bootstrap resamples of the training data and start from differently seeded heads, so their
@@ -39,6 +43,7 @@ from models_rl.device import cpu_threads, pick_device, set_seed
 
 ENSEMBLE_FILE = "ensemble.json"
 RATING_TARGETS = {"positive": 1.0, "neutral": 0.5, "negative": 0.0}
+POOLINGS = ("mean", "last")
 ProgressCallback = Callable[[dict], None]
 
 
@@ -71,6 +76,8 @@ class RewardModelConfig:
     batch_size: int = field(default=32, metadata={"help": "pairs (or rating examples) per optimiser step"})
     learning_rate: float = field(default=3e-4, metadata={"help": "AdamW learning rate, constant after a short warm-up"})
     max_length: int = field(default=128, metadata={"help": "tokens of prompt + text kept; longer inputs lose their start, never the end"})
+    pooling: str = field(default="mean", metadata={"help": "score = head output averaged over the completion's tokens, or at the last token",
+                                                   "choices": POOLINGS})
     heldout_fraction: float = field(default=0.1, metadata={"help": "share held out for eval when no held-out set is given"})
     seed: int = field(default=0, metadata={"help": "seed of member 0; member k uses seed + k"})
 
@@ -102,12 +109,10 @@ def rating_loss(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def _load_scorer(path: str | Path, device: str):
-    """A sequence-classification model with one output and a tokenizer that pads right and truncates left."""
+    """A sequence-classification model with one output, and its tokenizer."""
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "right"
-    tokenizer.truncation_side = "left"  # the score is read at the last token, so keep the end
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # a fresh head on a causal LM is expected, not worth a warning
     try:
@@ -118,18 +123,46 @@ def _load_scorer(path: str | Path, device: str):
     return model.to(device), tokenizer
 
 
-def _forward_scores(model, tokenizer, prompts: Sequence[str], texts: Sequence[str], max_length: int, device: str) -> torch.Tensor:
-    batch = tokenizer([p + t for p, t in zip(prompts, texts)], padding=True, truncation=True,
-                      max_length=max_length, return_tensors="pt").to(device)
-    return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).logits.squeeze(-1)
+def _encode(tokenizer, prompts: Sequence[str], texts: Sequence[str], max_length: int,
+            device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(input ids, attention mask, completion mask), padded on the right. Prompt and completion are tokenised
+    apart, as the policy wrote them; a row longer than max_length loses its start, never the end. An empty
+    completion is marked at the prompt's last token, so that every row has something to pool."""
+    prompt_ids = tokenizer(list(prompts), add_special_tokens=False).input_ids
+    text_ids = tokenizer(list(texts), add_special_tokens=False).input_ids
+    rows = []
+    for prompt, text in zip(prompt_ids, text_ids):
+        ids = (prompt + text)[-max_length:] or [tokenizer.eos_token_id]
+        rows.append((ids, max(1, min(len(text), len(ids)))))
+    width = max(len(ids) for ids, _ in rows)
+    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    completion = torch.zeros((len(rows), width))
+    for row, (ids, n_text) in enumerate(rows):
+        input_ids[row, : len(ids)] = torch.tensor(ids)
+        attention[row, : len(ids)] = 1
+        completion[row, len(ids) - n_text : len(ids)] = 1
+    return input_ids.to(device), attention.to(device), completion.to(device)
+
+
+def _forward_scores(model, tokenizer, prompts: Sequence[str], texts: Sequence[str], max_length: int, device: str,
+                    pooling: str) -> torch.Tensor:
+    """One score per (prompt, text): the head's per-token outputs pooled as `pooling` says."""
+    input_ids, attention, completion = _encode(tokenizer, prompts, texts, max_length, device)
+    hidden = model.base_model(input_ids=input_ids, attention_mask=attention, use_cache=False).last_hidden_state
+    per_token = model.score(hidden).squeeze(-1)
+    if pooling == "last":
+        return per_token[torch.arange(len(per_token), device=device), attention.sum(dim=1) - 1]
+    return (per_token * completion).sum(dim=1) / completion.sum(dim=1)
 
 
 @torch.no_grad()
 def _score_all(model, tokenizer, prompts: Sequence[str], texts: Sequence[str], max_length: int, device: str,
-               batch_size: int = 64) -> np.ndarray:
+               pooling: str, batch_size: int = 64) -> np.ndarray:
     model.eval()
     out = [
-        _forward_scores(model, tokenizer, prompts[i : i + batch_size], texts[i : i + batch_size], max_length, device)
+        _forward_scores(model, tokenizer, prompts[i : i + batch_size], texts[i : i + batch_size], max_length, device,
+                        pooling)
         .float().cpu().numpy()
         for i in range(0, len(prompts), batch_size)
     ]
@@ -139,11 +172,13 @@ def _score_all(model, tokenizer, prompts: Sequence[str], texts: Sequence[str], m
 class RewardEnsemble:
     """The K members of a trained reward model; scores are raw logits (comparable within one ensemble)."""
 
-    def __init__(self, members: list, tokenizer, *, kind: str, max_length: int, device: str, metrics: dict):
+    def __init__(self, members: list, tokenizer, *, kind: str, max_length: int, pooling: str, device: str,
+                 metrics: dict):
         self.members = members
         self.tokenizer = tokenizer
         self.kind = kind
         self.max_length = max_length
+        self.pooling = pooling
         self.device = device
         self.metrics = metrics
 
@@ -160,13 +195,14 @@ class RewardEnsemble:
             model, tokenizer = _load_scorer(path / folder, device)
             members.append(model.eval())
         return cls(members, tokenizer, kind=manifest["kind"], max_length=manifest["config"]["max_length"],
+                   pooling=manifest["config"].get("pooling", "last"),  # ensembles saved before pooling existed
                    device=device, metrics=manifest.get("metrics", {}))
 
     def member_scores(self, prompts: Sequence[str], texts: Sequence[str]) -> np.ndarray:
         """Scores of shape [members, n]."""
         if len(prompts) != len(texts):
             raise ValueError(f"{len(prompts)} prompts but {len(texts)} texts")
-        return np.stack([_score_all(m, self.tokenizer, prompts, texts, self.max_length, self.device) for m in self.members])
+        return np.stack([_score_all(m, self.tokenizer, prompts, texts, self.max_length, self.device, self.pooling) for m in self.members])
 
     def score(self, prompts: Sequence[str], texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(mean, std) over members for each text; std is 0 for a single member."""
@@ -198,7 +234,7 @@ def train_reward_model(
     def batch_loss(model, tokenizer, batch: list[PreferencePair], device: str) -> torch.Tensor:
         prompts = [p.prompt for p in batch]
         scores = _forward_scores(model, tokenizer, prompts + prompts, [p.chosen for p in batch] + [p.rejected for p in batch],
-                                 config.max_length, device)
+                                 config.max_length, device, config.pooling)
         r_chosen, r_rejected = scores.chunk(2)
         target = torch.tensor([0.5 if p.tie else 1.0 for p in batch], device=device)
         weight = torch.tensor([p.strength / 2 for p in batch], device=device)
@@ -227,7 +263,8 @@ def train_rating_model(
     train, held = _split(examples, heldout, config)
 
     def batch_loss(model, tokenizer, batch: list[RatingExample], device: str) -> torch.Tensor:
-        scores = _forward_scores(model, tokenizer, [e.prompt for e in batch], [e.text for e in batch], config.max_length, device)
+        scores = _forward_scores(model, tokenizer, [e.prompt for e in batch], [e.text for e in batch], config.max_length, device,
+                                 config.pooling)
         return rating_loss(scores, torch.tensor([RATING_TARGETS[e.value] for e in batch], device=device))
 
     train_metrics = _train_ensemble(train, batch_loss, config, kind="rating", progress=progress)
@@ -240,6 +277,8 @@ def train_rating_model(
 def _split(items: list, heldout: list | None, config: RewardModelConfig) -> tuple[list, list]:
     if not items:
         raise ValueError("no training examples given")
+    if config.pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {config.pooling!r}")
     if heldout is not None:
         return list(items), list(heldout)
     shuffled = list(items)
