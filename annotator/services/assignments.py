@@ -54,7 +54,7 @@ def live_q(now: datetime, prefix: str = "") -> Q:
     )
 
 
-def _params(*, now: datetime | None = None, **params) -> dict:
+def claim_sql_params(*, now: datetime | None = None, **params) -> dict:
     """Query parameters, with the status names and `now` adapted for the database (SQLite keeps text)."""
     if now is not None:
         params["now"] = connection.ops.adapt_datetimefield_value(now)
@@ -98,7 +98,7 @@ def live_leases_for_labeler(
              ORDER BY a.leased_at, a.id
              LIMIT %(limit)s
             """,
-            _params(labeler=labeler.pk, campaign=campaign.pk, now=now, limit=limit),
+            claim_sql_params(labeler=labeler.pk, campaign=campaign.pk, now=now, limit=limit),
         )
         rows = cursor.fetchall()
     leases = []
@@ -113,7 +113,7 @@ def live_leases_for_labeler(
 def open_candidate_sql(*, tried: set[int], wait: bool) -> str:
     """The claim's candidate: the first open comparison, by priority, that the labeler has not had, that has a
     free slot and is not in `tried`, locked FOR UPDATE (skipping rows other claimers hold, unless `wait`).
-    Parameters: campaign, labeler, now (see `_params`)."""
+    Parameters: campaign, labeler, now (see `claim_sql_params`)."""
     passed_over = f"AND c.id NOT IN ({', '.join(str(int(pk)) for pk in sorted(tried))})" if tried else ""
     return f"""
         SELECT {_ITEM_COLUMNS}
@@ -126,9 +126,11 @@ def open_candidate_sql(*, tried: set[int], wait: bool) -> str:
     """
 
 
-def _open_candidate(*, campaign: Campaign, labeler: AbstractBaseUser, now: datetime, tried: set[int]) -> Comparison | None:
+def _open_candidate(
+    *, campaign: Campaign, labeler: AbstractBaseUser, now: datetime, tried: set[int]
+) -> Comparison | None:
     """Lock and return the claim's candidate (see `open_candidate_sql`), with its texts; None when none is left."""
-    params = _params(campaign=campaign.pk, labeler=labeler.pk, now=now)
+    params = claim_sql_params(campaign=campaign.pk, labeler=labeler.pk, now=now)
     with connection.cursor() as cursor:
         # Usually an unlocked row is free: take it without waiting. When every open row is momentarily held
         # by other claimers, wait for the first one rather than wrongly answering "nothing left".
@@ -145,7 +147,7 @@ def _open_candidate(*, campaign: Campaign, labeler: AbstractBaseUser, now: datet
 _INSERT_LEASE_IF_FREE = f"""
     INSERT INTO {_ASSIGNMENT}
         (comparison_id, labeler_id, status, swapped, leased_at, leased_until, submitted_at, reserved_amount)
-    SELECT c.id, %(labeler)s, %(leased)s, %(swapped)s, %(now)s, %(until)s, NULL, %(reserved)s
+    SELECT c.id, %(labeler)s, %(status)s, %(swapped)s, %(now)s, %(until)s, NULL, %(reserved)s
       FROM {_COMPARISON} c
      WHERE c.id = %(comparison)s AND c.judgements_wanted > {_LIVE_COUNT} AND {_NOT_SEEN}
     RETURNING id
@@ -160,8 +162,9 @@ def _lease_insert_if_free(
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT_LEASE_IF_FREE,
-            _params(
-                comparison=comparison.pk, labeler=labeler.pk, swapped=swapped, now=now,
+            claim_sql_params(
+                comparison=comparison.pk, labeler=labeler.pk, status=AssignmentStatus.LEASED.value, swapped=swapped,
+                now=now,
                 until=connection.ops.adapt_datetimefield_value(until),
                 reserved=connection.ops.adapt_decimalfield_value(reserved),
             ),
@@ -211,7 +214,9 @@ def assignment_claim(*, labeler: AbstractBaseUser, campaign: Campaign, now: date
         if comparison is None:
             return None
         tried.add(comparison.pk)
-        lease = _lease_insert_if_free(comparison=comparison, labeler=labeler, now=now, until=until, reserved=price.total)
+        lease = _lease_insert_if_free(
+            comparison=comparison, labeler=labeler, now=now, until=until, reserved=price.total
+        )
         if lease is not None:
             comparison.campaign = campaign
             return lease
@@ -261,7 +266,7 @@ def comparison_close_when_filled(*, comparison_id: int) -> bool:
                    SELECT COUNT(*) FROM {_ASSIGNMENT} a
                     WHERE a.comparison_id = {_COMPARISON}.id AND a.status = %(submitted)s)
             """,
-            _params(comparison=comparison_id),
+            claim_sql_params(comparison=comparison_id),
         )
         return cursor.rowcount == 1
 

@@ -42,24 +42,30 @@ def campaign_lock_shared(*, campaign_id: int) -> None:
         cursor.execute(f"SELECT 1 FROM {Campaign._meta.db_table} WHERE id = %s FOR SHARE", [campaign_id])
 
 
+# Spent and reserved of campaign %(campaign)s at %(now)s, in one statement (one snapshot).
+MONEY_SPENT_AND_RESERVED_SQL = f"""
+    SELECT
+      (SELECT COALESCE(SUM(amount), 0) FROM {LedgerEntry._meta.db_table} WHERE campaign_id = %(campaign)s),
+      (SELECT COALESCE(SUM(a.reserved_amount), 0)
+         FROM {Assignment._meta.db_table} a JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id
+        WHERE a.status = %(leased)s AND a.leased_until > %(now)s AND c.campaign_id = %(campaign)s)
+"""
+
+
+def money_spent_and_reserved_params(*, campaign_id: int, now: datetime) -> dict:
+    return {
+        "campaign": campaign_id,
+        "leased": AssignmentStatus.LEASED.value,
+        "now": connection.ops.adapt_datetimefield_value(now),
+    }
+
+
 def money_spent_and_reserved(*, campaign_id: int, now: datetime) -> tuple[Decimal, Decimal]:
     """(spent, reserved) for a campaign, read in a single statement (one snapshot)."""
-    ledger = LedgerEntry._meta.db_table
-    assignment = Assignment._meta.db_table
-    comparison = Comparison._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT
-              (SELECT COALESCE(SUM(amount), 0) FROM {ledger} WHERE campaign_id = %s),
-              (SELECT COALESCE(SUM(a.reserved_amount), 0)
-                 FROM {assignment} a JOIN {comparison} c ON c.id = a.comparison_id
-                WHERE a.status = %s AND a.leased_until > %s AND c.campaign_id = %s)
-            """,
-            [campaign_id, AssignmentStatus.LEASED.value, connection.ops.adapt_datetimefield_value(now), campaign_id],
-        )
+        cursor.execute(MONEY_SPENT_AND_RESERVED_SQL, money_spent_and_reserved_params(campaign_id=campaign_id, now=now))
         spent, reserved = cursor.fetchone()
-    return Decimal(spent), Decimal(reserved)
+    return Decimal(str(spent)), Decimal(str(reserved))  # str: SQLite (first runs only) sums to a float
 
 
 def ledger_charge_item(*, assignment: Assignment, price: ItemPrice, unit: str) -> list[LedgerEntry]:

@@ -1,7 +1,6 @@
 """Policy optimisation on the tiny real policy: RLOO against a reward model taught by the VADER gold labeler
-(the reward of fresh samples rises, KL stays under its limit, KL-level checkpoints exist), the KL stop, DPO,
-best-of-n and the command line. The tiny policy is too weak to write VADER's words within a test's budget;
-bench/sentiment_rlhf.py measures the gold reward of RL on the default base model."""
+(the reward model's score and the VADER gold sentiment of fresh samples rise, KL stays under its limit,
+KL-level checkpoints exist), the KL stop, DPO, best-of-n and the command line."""
 
 import json
 import random
@@ -28,8 +27,8 @@ from models_rl.policy_optimization import (
 from models_rl.reward_model import PreferencePair, RewardEnsemble, RewardModelConfig, train_reward_model
 from models_rl.sampling import SamplingConfig, sample
 
-POSITIVE = [" love", " good", " sweet", " happy"]
-NEGATIVE = [" hate", " death", " vile", " evil"]
+POSITIVE = [" love", " good", " sweet", " happy", " fair", " gentle", " joy", " dear", " noble", " kind", " best", " true"]
+NEGATIVE = [" hate", " death", " vile", " evil", " false", " poor", " dead", " foul", " grief", " woe", " fear", " kill"]
 NEUTRAL = [" table", " stone", " door", ""]
 COMPLETION_TOKENS = 12
 
@@ -75,14 +74,17 @@ def reward_model_dir(tiny_policy_dir, shakespeare_sample, tmp_path_factory):
     return out
 
 
-def mean_reward_of_samples(policy, reward_model: RewardEnsemble, prompts: list[str]) -> float:
+def rewards_of_samples(policy, reward_model: RewardEnsemble, prompts: list[str]) -> tuple[float, list[float]]:
+    """(mean reward model score, VADER gold score of each sample) of fresh samples of `policy`."""
     drawn = sample(policy, prompts, SamplingConfig(max_new_tokens=COMPLETION_TOKENS, seed=123), samples_per_prompt=2,
                    progress=lambda report: None)
-    return float(reward_model.score([s.prompt for s in drawn], [s.text for s in drawn])[0].mean())
+    gold = VaderGold()
+    learned = float(reward_model.score([s.prompt for s in drawn], [s.text for s in drawn])[0].mean())
+    return learned, [gold.score(s.prompt, s.text) for s in drawn]
 
 
 @pytest.mark.slow
-def test_rl_raises_reward_under_the_kl_limit_with_kl_checkpoints(tiny_policy_dir, reward_model_dir, tmp_path):
+def test_rl_raises_gold_sentiment_under_the_kl_limit_with_kl_checkpoints(tiny_policy_dir, reward_model_dir, tmp_path):
     reports: list[dict] = []
     config = RLConfig(policy_path=str(tiny_policy_dir), reward_model_path=str(reward_model_dir), output_dir=str(tmp_path),
                       kl_coef=0.05, kl_levels=(0.25, 0.5), kl_limit=10.0, max_steps=24, batch_size=16,
@@ -92,8 +94,13 @@ def test_rl_raises_reward_under_the_kl_limit_with_kl_checkpoints(tiny_policy_dir
 
     reward_model = RewardEnsemble.load(reward_model_dir)
     eval_prompts = shakespeare_prompts(64, seed=7)
-    before = mean_reward_of_samples(tiny_policy_dir, reward_model, eval_prompts)
-    assert mean_reward_of_samples(result.final_path, reward_model, eval_prompts) > before + 0.1
+    learned_before, gold_before = rewards_of_samples(tiny_policy_dir, reward_model, eval_prompts)
+    learned_after, gold_after = rewards_of_samples(result.final_path, reward_model, eval_prompts)
+    assert learned_after > learned_before + 0.1
+    # VADER itself, on 128 fresh samples each: the gain must stand well clear of the sampling noise.
+    gain = np.mean(gold_after) - np.mean(gold_before)
+    noise = np.sqrt((np.var(gold_after, ddof=1) + np.var(gold_before, ddof=1)) / len(gold_after))
+    assert gain > 3 * noise, (np.mean(gold_before), np.mean(gold_after), noise)
     assert weights_differ(tiny_policy_dir, result.final_path)
 
     metrics = result.metrics

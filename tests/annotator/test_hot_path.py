@@ -1,0 +1,113 @@
+"""The labeling hot path (next item -> submit): few statements, no lazy loads, and filled items close."""
+
+import threading
+from decimal import Decimal
+
+import pytest
+from django.db import close_old_connections, connection
+
+from annotator.models import AssignmentStatus, Comparison, Judgement
+from annotator.services.assignments import assignment_claim, assignment_next
+from annotator.services.errors import InvalidInput
+from annotator.services.judgements import judgement_submit
+from tests.annotator.api.conftest import client_with_token
+from tests.factories import CampaignFactory, ComparisonFactory, LabelerFactory
+
+# Statements per call on a budgeted campaign, BEGIN/COMMIT (savepoints in tests) included. Next item: token
+# with user and profile, campaign, live leases; then a claim: campaign lock, money check, candidate, lease
+# write. Submit: token, assignment lock, campaign FOR SHARE, judgement, assignment update, ledger, comparison
+# lock, close-if-filled.
+NEXT_ITEM_REUSING_LEASE_QUERIES = 3
+NEXT_ITEM_QUERIES = NEXT_ITEM_REUSING_LEASE_QUERIES + 6
+SUBMIT_QUERIES = 10
+
+
+@pytest.fixture
+def budgeted_campaign(db):
+    campaign = CampaignFactory(money_budget=Decimal("100.00"), overlap=2)
+    ComparisonFactory.create_batch(3, campaign=campaign, judgements_wanted=2)
+    return campaign
+
+
+def test_next_item_and_submit_stay_within_their_statements(budgeted_campaign, labeler, django_assert_max_num_queries):
+    api = client_with_token(labeler)
+    with django_assert_max_num_queries(NEXT_ITEM_QUERIES):
+        item = api.get(f"/api/campaigns/{budgeted_campaign.name}/next/")
+    assert item.status_code == 200, item.content
+    with django_assert_max_num_queries(NEXT_ITEM_REUSING_LEASE_QUERIES):  # asked again: nothing claimed
+        again = api.get(f"/api/campaigns/{budgeted_campaign.name}/next/")
+    assert again.json()["assignment_id"] == item.json()["assignment_id"]
+    with django_assert_max_num_queries(SUBMIT_QUERIES):
+        answer = api.post(
+            f"/api/assignments/{item.json()['assignment_id']}/judgement/",
+            {"choice": "second", "milliseconds": 900}, format="json",
+        )
+    assert answer.status_code == 201, answer.content
+
+
+def test_claimed_and_reused_leases_come_with_everything_the_answer_shows(
+    budgeted_campaign, labeler, django_assert_num_queries
+):
+    claimed = assignment_claim(labeler=labeler, campaign=budgeted_campaign)
+    (reused,) = assignment_next(labeler=labeler, campaign=budgeted_campaign)
+    assert reused.pk == claimed.pk and reused.swapped == claimed.swapped
+    for lease in (claimed, reused):
+        with django_assert_num_queries(0):
+            comparison = lease.comparison
+            shown = (comparison.prompt.text, comparison.completion_a.text, comparison.completion_b.text)
+            assert comparison.campaign.name == budgeted_campaign.name and lease.labeler == labeler
+        stored = Comparison.objects.select_related("prompt", "completion_a", "completion_b").get(pk=comparison.pk)
+        assert shown == (stored.prompt.text, stored.completion_a.text, stored.completion_b.text)
+        assert (lease.status, lease.reserved_amount) == (AssignmentStatus.LEASED, Decimal("0.1000"))
+
+
+def test_submit_takes_exactly_one_of_choice_and_screen_choice(budgeted_campaign, labeler):
+    lease = assignment_claim(labeler=labeler, campaign=budgeted_campaign)
+    for wrong in ({}, {"choice": "a", "screen_choice": "first"}, {"screen_choice": "left"}):
+        with pytest.raises(InvalidInput):
+            judgement_submit(labeler=labeler, assignment_id=lease.pk, milliseconds=500, **wrong)
+    judgement = judgement_submit(labeler=labeler, assignment_id=lease.pk, screen_choice="first", milliseconds=500)
+    assert judgement.choice == ("b" if lease.swapped else "a")
+
+
+def test_the_last_wanted_judgement_closes_the_comparison(budgeted_campaign, labeler, other_labeler):
+    first = assignment_claim(labeler=labeler, campaign=budgeted_campaign)
+    second = assignment_claim(labeler=other_labeler, campaign=budgeted_campaign)
+    assert first.comparison_id == second.comparison_id
+    judgement_submit(labeler=labeler, assignment_id=first.pk, choice="a", milliseconds=500)
+    assert Comparison.objects.get(pk=first.comparison_id).is_open
+    judgement_submit(labeler=other_labeler, assignment_id=second.pk, choice="b", milliseconds=500)
+    assert not Comparison.objects.get(pk=first.comparison_id).is_open
+    # A closed comparison is never handed out again, even to a labeler who never had it.
+    newcomer = LabelerFactory()
+    assert assignment_claim(labeler=newcomer, campaign=budgeted_campaign).comparison_id != first.comparison_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_last_answers_landing_together_close_the_comparison():
+    assert connection.vendor == "postgresql"
+    campaign = CampaignFactory(money_budget=Decimal("10.00"), overlap=2)
+    comparison = ComparisonFactory(campaign=campaign, judgements_wanted=2)
+    labelers = LabelerFactory.create_batch(2)
+    leases = [assignment_claim(labeler=user, campaign=campaign) for user in labelers]
+    barrier = threading.Barrier(2)
+    errors = []
+
+    def answer(user, lease):
+        try:
+            barrier.wait()
+            judgement_submit(labeler=user, assignment_id=lease.pk, choice="tie", milliseconds=500)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            close_old_connections()
+            connection.close()
+
+    threads = [threading.Thread(target=answer, args=pair) for pair in zip(labelers, leases)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Judgement.objects.filter(assignment__comparison=comparison).count() == 2
+    assert not Comparison.objects.get(pk=comparison.pk).is_open
