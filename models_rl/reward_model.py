@@ -1,9 +1,9 @@
 """Reward models: pairwise Bradley-Terry and absolute ratings, trained as an ensemble of K members.
 
-Each member is a sequence-classification head (one logit) on the LM backbone. With `pooling="mean"` (the
-default) the score of a completion is the head's output averaged over the completion's tokens: a tiny backbone
-cannot carry a sentiment word seen early to the last position, but every token's own output can learn it.
-`pooling="last"` reads the head at the last token, as Hugging Face's sequence classifiers do.
+Each member is a sequence-classification head (one logit) on the LM backbone. With `pooling="last"` (the
+default) the score is the head's output at the last token, as Hugging Face's sequence classifiers do; with
+`pooling="mean"` it is averaged over the completion's tokens (a tiny backbone may not carry a sentiment word
+seen early to the last position, while every token's own output can learn it).
 
 Pairwise members minimise the Bradley-Terry cross-entropy with soft targets (1 for a preference, 0.5 for a tie)
 weighted by the judgement's strength; rating members minimise a binary cross-entropy with positive = 1,
@@ -76,7 +76,7 @@ class RewardModelConfig:
     batch_size: int = field(default=32, metadata={"help": "pairs (or rating examples) per optimiser step"})
     learning_rate: float = field(default=3e-4, metadata={"help": "AdamW learning rate, constant after a short warm-up"})
     max_length: int = field(default=128, metadata={"help": "tokens of prompt + text kept; longer inputs lose their start, never the end"})
-    pooling: str = field(default="mean", metadata={"help": "score = head output averaged over the completion's tokens, or at the last token",
+    pooling: str = field(default="last", metadata={"help": "score = head output averaged over the completion's tokens, or at the last token",
                                                    "choices": POOLINGS})
     heldout_fraction: float = field(default=0.1, metadata={"help": "share held out for eval when no held-out set is given"})
     seed: int = field(default=0, metadata={"help": "seed of member 0; member k uses seed + k"})

@@ -22,30 +22,29 @@ TINY_ROUND_SETTINGS = {
     "train_prompts": 24,
     "heldout_prompts": 12,
     "prompts_per_round": 12,
-    "completions_per_prompt": 4,
+    "completions_per_prompt": 2,
     "contrast_per_prompt": 1,
-    "pairs_per_round": 64,
+    "pairs_per_round": 24,
     "gold_share": 0.1,
     "random_share": 0.2,
-    "max_pairs_per_prompt": 6,
-    "eval_samples_per_prompt": 16,
+    "max_pairs_per_prompt": 3,
+    "eval_samples_per_prompt": 8,
     "reward_ensemble_size": 2,
     "sampling": {"max_new_tokens": 16},
-    "reward_model": {"epochs": 6, "batch_size": 16, "max_length": 64, "learning_rate": 1e-3},
-    "policy": {"max_steps": 40, "batch_size": 16, "num_generations": 4, "max_new_tokens": 16,
-               "reward_norm_samples": 32, "learning_rate": 3e-4, "kl_coef": 0.05, "kl_levels": [0.5, 2]},
+    "reward_model": {"epochs": 4, "batch_size": 16, "max_length": 64},
+    "policy": {"max_steps": 10, "batch_size": 16, "num_generations": 4, "max_new_tokens": 16,
+               "reward_norm_samples": 32, "learning_rate": 1e-3, "kl_coef": 0.02, "kl_levels": [0.5, 2]},
 }
 
 
 @pytest.fixture(scope="session")
 def tiny_base_model_dir(tmp_path_factory) -> Path:
-    """A ~0.2 M-parameter GPT-2 with a 2,000-token BPE (whole words: what VADER scores), trained for seconds on
-    Shakespeare's lines with strong sentiment words, so that its samples often carry what VADER scores."""
+    """A ~0.2 M-parameter GPT-2 with a 2,000-token BPE (whole words: what VADER scores), trained for seconds."""
     from models_rl.base_model import BaseModelConfig, ensure_base_model
 
     config = BaseModelConfig(
         output_dir=str(tmp_path_factory.mktemp("tiny_base")), vocab_size=2000, n_layer=2, n_head=2, n_embd=64,
-        block_size=64, batch_size=16, max_steps=200, learning_rate=3e-3, time_budget_s=30, max_chars=300_000, corpus="sentiment",
+        block_size=64, batch_size=16, max_steps=200, learning_rate=3e-3, time_budget_s=30, max_chars=300_000,
     )
     return ensure_base_model(config, progress=lambda report: None)
 
