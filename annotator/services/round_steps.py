@@ -263,7 +263,9 @@ def completions_store(*, round_: Round, jobs: list[tuple[SampleJob, list[list[Sa
     for sample_job, per_prompt in jobs:
         checkpoint_id = sample_job.checkpoint_id if sample_job.checkpoint_id is not None else base.pk
         rows = [
-            Completion(prompt_id=prompt_id, checkpoint_id=checkpoint_id, text=sampled.text, gold_score=sampled.gold_score)
+            # A byte-level model can emit a NUL byte, which PostgreSQL text refuses: show it as U+FFFD instead.
+            Completion(prompt_id=prompt_id, checkpoint_id=checkpoint_id, text=sampled.text.replace("\x00", "\ufffd"),
+                       gold_score=sampled.gold_score)
             for prompt_id, texts in zip(sample_job.prompt_ids, per_prompt, strict=True)
             for sampled in texts
         ]
