@@ -85,7 +85,8 @@ class Command(BaseCommand):
         for round_ in rounds:
             summary = round_summary(round_=round_)
             reward_model = summary["reward_model"]
-            final = summary["checkpoints"][-1] if summary["checkpoints"] else None
+            checkpoints = summary["checkpoints"]
+            final = next((c for c in checkpoints if c.label == "final"), checkpoints[-1] if checkpoints else None)
             spend = summary["spend"]
             self.stdout.write(
                 f"{round_.number:>5}  {round_.state:<9}  {summary['labels_submitted']:>10}  "
