@@ -6,11 +6,8 @@ import csv
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from functools import wraps
 
 from django.contrib import admin, messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -29,22 +26,9 @@ from annotator.selectors.budget import (
 )
 from annotator.services.budget import ledger_entry_record, ledger_entry_reverse
 from annotator.services.errors import ServiceError
+from annotator.views.access import staff_required
 
 LEDGER_PAGE_SIZE = 50
-
-
-def staff_required(view):
-    """Anonymous visitors go to the login page; logged-in non-staff get 403."""
-
-    @wraps(view)
-    def check(request: HttpRequest, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not (request.user.is_active and request.user.is_staff):
-            raise PermissionDenied("The budget pages are for staff only.")
-        return view(request, *args, **kwargs)
-
-    return check
 
 
 def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:

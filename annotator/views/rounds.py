@@ -2,11 +2,7 @@
 per-round metrics, reward against sqrt(KL) as an inline SVG, samples from each checkpoint side by side, and
 the button that starts the next round (the same service run_round uses). Staff only."""
 
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -22,24 +18,11 @@ from annotator.selectors.rounds import (
     rounds_for_campaign,
 )
 from annotator.services.errors import ServiceError
+from annotator.views.access import staff_required
 from annotator.services.rounds import round_start
 
 PLOT = {"width": 520, "height": 300, "left": 56, "right": 16, "top": 16, "bottom": 44}
 ROUND_COLOURS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]
-
-
-def staff_required(view):
-    """Anonymous visitors go to the login page; logged-in non-staff get 403."""
-
-    @wraps(view)
-    def check(request: HttpRequest, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not (request.user.is_active and request.user.is_staff):
-            raise PermissionDenied("The round pages are for staff only.")
-        return view(request, *args, **kwargs)
-
-    return check
 
 
 def _campaign(name: str) -> Campaign:
