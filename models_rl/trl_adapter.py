@@ -70,17 +70,19 @@ def _quiet(trainer, progress: Callable[[dict], None] | None):
 
 
 class _StepCallback(TrainerCallback):
-    """Forwards each log line (translated) to the progress callback and the step hook."""
+    """Forwards each log line (translated) to the progress callback and the step hook, and keeps the last."""
 
-    def __init__(self, tokenizer, progress: Callable[[dict], None] | None, hook: StepHook | None):
+    def __init__(self, tokenizer, progress: Callable[[dict], None] | None, hook: StepHook | None = None):
         self.tokenizer = tokenizer
         self.progress = progress
         self.hook = hook
+        self.last: dict = {}
 
     def on_log(self, args, state, control, logs=None, model=None, **kwargs):
         metrics = {ours: float(logs[theirs]) for theirs, ours in TRL_METRICS.items() if logs and theirs in logs}
         if not metrics:
             return
+        self.last.update(metrics)
         if self.hook is not None:  # first, so that metrics the hook adds (KL per completion) reach progress too
             def save(path: Path) -> None:
                 model.save_pretrained(path)
@@ -90,6 +92,15 @@ class _StepCallback(TrainerCallback):
                 control.should_training_stop = True
         if self.progress is not None:
             self.progress({"step": state.global_step, "total": state.max_steps, **metrics})
+
+
+def _train_and_save(trainer, tokenizer, steps: _StepCallback, output_dir: str | Path) -> dict:
+    """Train, save the policy and its tokenizer to output_dir/final, and return the last logged metrics."""
+    trainer.train()
+    final = Path(output_dir) / "final"
+    trainer.save_model(str(final))
+    tokenizer.save_pretrained(final)
+    return {**steps.last, "train/steps": trainer.state.global_step}
 
 
 def load_policy_tokenizer(path: str | Path):
@@ -147,25 +158,16 @@ def rloo_train(
         top_k=0,
         disable_dropout=True,  # the KL to the reference must not include dropout noise
     )
-    last: dict = {}
-
-    def remember(metrics: dict, save: Callable[[Path], None]) -> bool:
-        last.update(metrics)
-        return hook(metrics, save)
-
+    steps = _StepCallback(tokenizer, progress, hook)
     trainer = _quiet(RLOOTrainer(
         model=model,
         reward_funcs=reward_model,
         args=args,
         train_dataset=Dataset.from_dict({"prompt": list(prompts)}),
         processing_class=tokenizer,
-        callbacks=[_StepCallback(tokenizer, progress, remember)],
+        callbacks=[steps],
     ), progress)
-    trainer.train()
-    final = Path(output_dir) / "final"
-    trainer.save_model(str(final))
-    tokenizer.save_pretrained(final)
-    return {**last, "train/steps": trainer.state.global_step}
+    return _train_and_save(trainer, tokenizer, steps, output_dir)
 
 
 def dpo_train(
@@ -194,20 +196,16 @@ def dpo_train(
         beta=beta,
         max_length=max_length,
     )
-    last: dict = {}
+    steps = _StepCallback(tokenizer, progress)
     trainer = _quiet(DPOTrainer(
         model=model,
         ref_model=reference,
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
-        callbacks=[_StepCallback(tokenizer, progress, lambda metrics, save: bool(last.update(metrics)))],
+        callbacks=[steps],
     ), progress)
-    trainer.train()
-    final = Path(output_dir) / "final"
-    trainer.save_model(str(final))
-    tokenizer.save_pretrained(final)
-    return {**last, "train/steps": trainer.state.global_step}
+    return _train_and_save(trainer, tokenizer, steps, output_dir)
 
 
 def sft_train(
@@ -234,16 +232,12 @@ def sft_train(
         completion_only_loss=True,
         packing=False,
     )
-    last: dict = {}
+    steps = _StepCallback(tokenizer, progress)
     trainer = _quiet(SFTTrainer(
         model=model,
         args=args,
         train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer,
-        callbacks=[_StepCallback(tokenizer, progress, lambda metrics, save: bool(last.update(metrics)))],
+        callbacks=[steps],
     ), progress)
-    trainer.train()
-    final = Path(output_dir) / "final"
-    trainer.save_model(str(final))
-    tokenizer.save_pretrained(final)
-    return {**last, "train/steps": trainer.state.global_step}
+    return _train_and_save(trainer, tokenizer, steps, output_dir)
