@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from annotator.api.sides import SCREEN_CHOICES, screen_choice, screen_texts
+from annotator.services.sides import SCREEN_CHOICES, screen_choice, screen_texts
 from annotator.models import Assignment, Campaign, RatingValue, TaskKind
 from annotator.services.judgements import MAX_MILLISECONDS, MAX_RATIONALE_CHARS
 

@@ -20,7 +20,7 @@ from annotator.models import (
     RatingValue,
     TaskKind,
 )
-from annotator.api.sides import SCREEN_CHOICES, completion_choice
+from annotator.services.sides import SCREEN_CHOICES, completion_choice
 from annotator.services.access import assignment_get_for_labeler, labeler_profile_get
 from annotator.services.assignments import comparison_close_when_filled
 from annotator.services.errors import AlreadySubmitted, InvalidInput, LeaseExpired

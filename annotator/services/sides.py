@@ -1,8 +1,9 @@
-"""Screen order: the API speaks of the texts as the labeler saw them, the database of completions A and B.
+"""Screen order: labelers (the web page and the API alike) speak of the texts as they saw them, the database
+of completions A and B.
 
-The next-item answer lists the texts as "first" and "second" (first = left on screen); `assignment.swapped`
-says that completion B was shown first. A submit names "first" / "second" / "tie" / "both_bad", and is
-stored as "a" / "b" / "tie" / "both_bad" of the comparison.
+The texts are "first" and "second" in the order shown (first = left on the page); `assignment.swapped` says
+that completion B was shown first. An answer names "first" / "second" / "tie" / "both_bad", and is stored as
+"a" / "b" / "tie" / "both_bad" of the comparison. Showing and recording go through this one rule.
 """
 
 from annotator.models import Assignment, Choice

@@ -17,10 +17,10 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
-from annotator.models import Campaign, TaskKind
+from annotator.models import Campaign, Choice, TaskKind
 from annotator.selectors.campaigns import campaign_progress_for_labeler
-from annotator.selectors.labeling import campaign_cards_for_labeler, labeling_item, pairwise_choice_for_side
-from annotator.services.access import assignment_get_for_labeler, campaign_get_for_labeler, labeler_profile_get
+from annotator.selectors.labeling import campaign_cards_for_labeler, labeling_item
+from annotator.services.access import campaign_get_for_labeler, labeler_profile_get
 from annotator.services.assignments import assignment_next
 from annotator.services.errors import (
     AccessDenied,
@@ -32,10 +32,13 @@ from annotator.services.errors import (
     ServiceError,
 )
 from annotator.services.judgements import judgement_submit, rating_submit
+from annotator.services.sides import FIRST, SECOND
 
 # Tags that instructions written as "simple HTML" may use; anything else stays escaped text.
 SIMPLE_TAG = re.compile(r"&lt;(/?)(p|br|b|strong|i|em|u|ul|ol|li|code|h3|h4)\s*/?&gt;", re.IGNORECASE)
 MESSAGE_TARGET = "#labeling-message"
+# The page's answer buttons, in the screen terms of annotator.services.sides (left is shown first).
+PAGE_ANSWERS = {"left": FIRST, "right": SECOND, "tie": Choice.TIE.value, "both_bad": Choice.BOTH_BAD.value}
 
 
 def instructions_html(text: str) -> SafeString:
@@ -128,13 +131,12 @@ def _submit_answer(*, labeler: AbstractBaseUser, campaign: Campaign, assignment_
         strength = int(form.get("strength", "2"))
     except ValueError:
         raise InvalidInput(f"strength must be 1, 2 or 3; got {form.get('strength')!r}.") from None
-    # Sides never change after the claim, so reading them before the locked submit is safe.
-    assignment = assignment_get_for_labeler(labeler=labeler, assignment_id=assignment_id)
-    choice = pairwise_choice_for_side(side=answer, swapped=assignment.swapped)
+    if answer not in PAGE_ANSWERS:
+        raise InvalidInput(f"answer must be one of {', '.join(PAGE_ANSWERS)}; got {answer!r}.")
     judgement_submit(
         labeler=labeler,
         assignment_id=assignment_id,
-        choice=choice,
+        screen_choice=PAGE_ANSWERS[answer],
         strength=strength,
         rationale=rationale,
         milliseconds=milliseconds,

@@ -236,5 +236,5 @@ def test_label_page_refuses_a_non_labeler(client, staff, campaign):
 def test_out_of_range_ids_are_404_not_500(labeler_client, campaign):
     huge = "9" * 30
     assert labeler_client.get(f"/campaigns/{huge}/label/").status_code == 404
-    response = labeler_client.post(f"/campaigns/{campaign.name}/items/{huge}/answer/", {"answer": "left"}, **HTMX)
+    response = labeler_client.post(f"/campaigns/{campaign.name}/items/{huge}/answer/", {"answer": "left", "milliseconds": "10"}, **HTMX)
     assert response.status_code == 404
