@@ -29,14 +29,14 @@ from annotator.api.serializers import (
     RatingInputSerializer,
     RatingOutputSerializer,
 )
-from annotator.selectors.campaigns import (
+from annotator.selectors.campaigns import campaign_statistics, campaigns_active
+from annotator.selectors.judgements import assignments_answered_by_labeler
+from annotator.services.access import (
+    campaign_get_for_labeler,
     campaign_get_for_staff,
     campaign_get_for_viewer,
-    campaign_statistics,
-    campaigns_active,
+    labeler_profile_get,
 )
-from annotator.selectors.judgements import assignments_answered_by_labeler
-from annotator.services.access import campaign_get_for_labeler, labeler_profile_get
 from annotator.services.assignments import assignment_next
 from annotator.services.errors import InvalidInput
 from annotator.services.judgements import judgement_submit, rating_submit

@@ -19,36 +19,13 @@ from annotator.models import (
     Rating,
     RatingValue,
 )
-from annotator.services.access import campaign_get_for_labeler
 from annotator.services.assignments import live_q
-from annotator.services.errors import AccessDenied, NotFound
 from annotator.services.ledger import money_spent_and_reserved
 
 
 def campaigns_active() -> QuerySet[Campaign]:
     """Campaigns labelers can work on, by name."""
     return Campaign.objects.filter(is_active=True).order_by("name")
-
-
-def campaign_get_for_viewer(*, user: AbstractBaseUser, campaign: str) -> Campaign:
-    """A campaign whose statistics the user may read: staff any campaign, a labeler an active one.
-
-    (Access rule; belongs next to `campaign_get_for_labeler` in annotator.services.access.)
-    """
-    if not user.is_staff:
-        return campaign_get_for_labeler(labeler=user, campaign=campaign)
-    lookup = {"pk": int(campaign)} if str(campaign).isdigit() else {"name": campaign}
-    try:
-        return Campaign.objects.get(**lookup)
-    except Campaign.DoesNotExist:
-        raise NotFound(f"No campaign {campaign!r}.") from None
-
-
-def campaign_get_for_staff(*, user: AbstractBaseUser, campaign: str) -> Campaign:
-    """Any campaign, active or not, for staff only (exports, money)."""
-    if not user.is_staff:
-        raise AccessDenied("Only staff may do this.")
-    return campaign_get_for_viewer(user=user, campaign=campaign)
 
 
 def _open_comparisons_with_free_slots(*, campaign: Campaign, now: datetime) -> QuerySet[Comparison]:

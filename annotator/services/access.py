@@ -20,14 +20,35 @@ def labeler_profile_get(*, user: AbstractBaseUser) -> LabelerProfile:
         raise AccessDenied("This account is not a labeler. Ask an administrator to add a labeler profile.") from None
 
 
+def _campaign_lookup(campaign: str | int) -> dict:
+    """A campaign is named by its id or its name."""
+    return {"pk": int(campaign)} if isinstance(campaign, int) or str(campaign).isdigit() else {"name": campaign}
+
+
 def campaign_get_for_labeler(*, labeler: AbstractBaseUser, campaign: str | int) -> Campaign:
     """An active campaign by name or id, for a user who is a labeler."""
     labeler_profile_get(user=labeler)
-    lookup = {"pk": campaign} if isinstance(campaign, int) or str(campaign).isdigit() else {"name": campaign}
     try:
-        return Campaign.objects.get(is_active=True, **lookup)
+        return Campaign.objects.get(is_active=True, **_campaign_lookup(campaign))
     except Campaign.DoesNotExist:
         raise NotFound(f"No active campaign {campaign!r}.") from None
+
+
+def campaign_get_for_viewer(*, user: AbstractBaseUser, campaign: str | int) -> Campaign:
+    """A campaign whose statistics the user may read: staff any campaign, a labeler an active one."""
+    if not user.is_staff:
+        return campaign_get_for_labeler(labeler=user, campaign=campaign)
+    try:
+        return Campaign.objects.get(**_campaign_lookup(campaign))
+    except Campaign.DoesNotExist:
+        raise NotFound(f"No campaign {campaign!r}.") from None
+
+
+def campaign_get_for_staff(*, user: AbstractBaseUser, campaign: str | int) -> Campaign:
+    """Any campaign, active or not, for staff only (exports, money)."""
+    if not user.is_staff:
+        raise AccessDenied("Only staff may do this.")
+    return campaign_get_for_viewer(user=user, campaign=campaign)
 
 
 def assignment_get_for_labeler(*, labeler: AbstractBaseUser, assignment_id: int, lock: bool = False) -> Assignment:
