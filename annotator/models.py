@@ -264,7 +264,7 @@ class Assignment(models.Model):
     """A comparison handed to one labeler, leased until `leased_until`.
 
     A lease is live while it is LEASED and not past `leased_until`; an expired lease frees its slot and
-    its money reservation without any sweep (the sweep that marks them EXPIRED is only bookkeeping).
+    its money reservation without any sweep (EXPIRED exists for staff who close a lease by hand).
     `swapped` records the sides: when true, completion B was shown on the left.
     """
 

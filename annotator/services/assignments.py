@@ -270,10 +270,3 @@ def comparison_close_when_filled(*, comparison_id: int) -> bool:
         )
         return cursor.rowcount == 1
 
-
-def assignments_expire(*, now: datetime | None = None) -> int:
-    """Mark lapsed leases EXPIRED (bookkeeping only: a lapsed lease already frees its slot and money)."""
-    now = now or timezone.now()
-    return Assignment.objects.filter(status=AssignmentStatus.LEASED, leased_until__lte=now).update(
-        status=AssignmentStatus.EXPIRED
-    )
