@@ -99,6 +99,13 @@ class Campaign(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # A memo of the ledger's sum, so the money check on every claim reads only recent entries: the sum of this
+    # campaign's entries with id <= ledger_prefix_end_id. Ledger entries are immutable and every insert holds
+    # the campaign row lock (share or exclusive), so the prefix read under the exclusive lock is complete and
+    # never changes; annotator.services.ledger advances it and `manage.py budget --verify` re-adds it.
+    ledger_prefix_end_id = models.BigIntegerField(default=0, editable=False)
+    ledger_prefix_sum = models.DecimalField(**MONEY, default=Decimal("0"), editable=False)
+
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(money_budget__gte=0) | Q(money_budget__isnull=True), name="campaign_budget_not_negative"),
@@ -356,11 +363,13 @@ class LedgerCategory(models.TextChoices):
 class LedgerEntry(models.Model):
     """One movement of money (and GPU time), append-only.
 
-    Balances are sums over entries, never stored counters. A correction is a new entry that points at the
-    one it reverses with the opposite amount. A labeling charge is tied to its assignment, at most once.
+    Balances are sums over entries, never counters bumped alongside them (the campaign's memo of an immutable
+    prefix caches such a sum; `manage.py budget --verify` re-adds it). A correction is a new entry that points
+    at the one it reverses with the opposite amount. A labeling charge is tied to its assignment, at most once.
     """
 
-    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="ledger_entries")
+    # Indexed by `ledger_campaign_tail` (campaign first), so no index of its own.
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="ledger_entries", db_index=False)
     category = models.CharField(max_length=16, choices=LedgerCategory.choices)
     amount = models.DecimalField(**MONEY, help_text="In the campaign's currency; negative for a reversal.")
     quantity = models.DecimalField(max_digits=16, decimal_places=4, default=Decimal("0"))
@@ -399,8 +408,9 @@ class LedgerEntry(models.Model):
         ]
         indexes = [
             models.Index(fields=["campaign", "category"], name="ledger_campaign_category"),
-            # A campaign's spent is SUM(amount) over its entries: an index-only scan of this one campaign.
-            models.Index(fields=["campaign"], include=["amount"], name="ledger_campaign_amount"),
+            # A campaign's spent is its memoised prefix plus SUM(amount) over the entries after it: an index-only
+            # scan of a few rows (see Campaign.ledger_prefix_sum).
+            models.Index(fields=["campaign", "id"], include=["amount"], name="ledger_campaign_tail"),
         ]
         verbose_name_plural = "ledger entries"
 

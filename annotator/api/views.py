@@ -32,6 +32,7 @@ from annotator.api.serializers import (
 from annotator.selectors.campaigns import campaign_statistics, campaigns_active
 from annotator.selectors.judgements import assignments_answered_by_labeler
 from annotator.services.access import (
+    user_for_api_token,
     campaign_get_for_labeler,
     campaign_get_for_staff,
     campaign_get_for_viewer,
@@ -61,13 +62,12 @@ class LabelerTokenAuthentication(TokenAuthentication):
     endpoint needs it (`labeler_profile_get` then reads it from the user object)."""
 
     def authenticate_credentials(self, key):
-        try:
-            token = self.get_model().objects.select_related("user__labeler").get(key=key)
-        except self.get_model().DoesNotExist:
-            raise AuthenticationFailed("Invalid token.") from None
-        if not token.user.is_active:
+        user, token = user_for_api_token(key=key)
+        if user is None:
+            raise AuthenticationFailed("Invalid token.")
+        if not user.is_active:
             raise AuthenticationFailed("User inactive or deleted.")
-        return token.user, token
+        return user, token
 
 
 class LabelerAPIView(APIView):

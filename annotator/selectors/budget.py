@@ -1,7 +1,8 @@
 """Reads about money and GPU time: what a campaign has, spent, holds and is projected to last.
 
 Every figure is a sum over the append-only ledger (reversals included, so a reversed charge nets to zero)
-or over live leases for reservations; nothing here reads a stored balance.
+or over live leases for reservations; the one cached sum (the campaign's memoised ledger prefix, read by
+`money_spent_and_reserved`) is checked against the entries by `ledger_prefix_check`.
 """
 
 from dataclasses import dataclass
@@ -35,6 +36,32 @@ LABELING_CATEGORIES = (LedgerCategory.LABELING, LedgerCategory.PLATFORM_FEE)
 USEFUL_CHOICES = (Choice.A, Choice.B)  # a tie or "both bad" teaches the reward model nothing
 
 ZERO = Decimal("0")
+
+
+@dataclass(frozen=True)
+class LedgerPrefixCheck:
+    campaign: Campaign
+    end_id: int
+    memo: Decimal  # the stored sum
+    entries: int  # entries with id <= end_id
+    recomputed: Decimal  # their sum, added again
+
+    @property
+    def ok(self) -> bool:
+        return self.memo == self.recomputed
+
+
+def ledger_prefix_check(*, campaign: Campaign) -> LedgerPrefixCheck:
+    """Re-add the campaign's memoised ledger prefix from its entries. The memo is read first; the entries up
+    to its end can no longer change, so reading them a moment later sees the same ones."""
+    row = Campaign.objects.filter(pk=campaign.pk).values("ledger_prefix_end_id", "ledger_prefix_sum").get()
+    totals = LedgerEntry.objects.filter(campaign=campaign, pk__lte=row["ledger_prefix_end_id"]).aggregate(
+        entries=Count("pk"), amount=Coalesce(Sum("amount"), Value(ZERO), output_field=_money_sum)
+    )
+    return LedgerPrefixCheck(
+        campaign=campaign, end_id=row["ledger_prefix_end_id"], memo=row["ledger_prefix_sum"],
+        entries=totals["entries"], recomputed=totals["amount"],
+    )
 _money_sum = DecimalField(max_digits=20, decimal_places=4)
 
 

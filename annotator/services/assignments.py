@@ -5,10 +5,10 @@ assignments than it wants judgements, and a labeler never gets the same item twi
 constraint). On PostgreSQL candidate rows are claimed with `SELECT ... FOR UPDATE SKIP LOCKED`, and the
 count is taken again under the row lock, in a fresh statement, before the assignment is written.
 
-This is the labeling hot path (every next-item call runs it), so its statements are written in SQL: a
-claim is four statements (campaign lock, money check, candidate, lease write) and building them through
-the ORM cost more CPU than running them. The rows come back as ordinary model instances, a lease with
-its comparison, prompt and completions loaded.
+This is the labeling hot path (every next-item call runs it), so its statements are written in SQL (see
+annotator.services.rows): a claim is five statements (campaign lock, ledger memo, money check, candidate,
+lease write). The rows come back as ordinary model instances, a lease with its comparison, prompt and
+completions loaded.
 """
 
 import random
@@ -23,17 +23,23 @@ from django.utils import timezone
 from annotator.models import Assignment, AssignmentStatus, Campaign, Comparison, Completion, Prompt
 from annotator.services.access import labeler_profile_get
 from annotator.services.errors import BudgetExhausted, CampaignClosed
-from annotator.services.ledger import campaign_lock_if_budgeted, money_spent_and_reserved
+from annotator.services.ledger import (
+    campaign_lock_if_budgeted,
+    campaign_read,
+    ledger_prefix_advance,
+    money_spent_and_reserved,
+)
 from annotator.services.pricing import item_price
+from annotator.services.rows import attnames, columns, instance_from_row, row_lock
 
 MAX_CLAIM_ATTEMPTS = 50
 
 _ASSIGNMENT = Assignment._meta.db_table
 _COMPARISON = Comparison._meta.db_table
-_ASSIGNMENT_FIELDS = [field.attname for field in Assignment._meta.concrete_fields]
-_COMPARISON_FIELDS = [field.attname for field in Comparison._meta.concrete_fields]
+_ASSIGNMENT_FIELDS = attnames(Assignment)
+_COMPARISON_FIELDS = attnames(Comparison)
 # A comparison as a labeler gets it: all its columns, then the texts of its prompt and completions.
-_ITEM_COLUMNS = ", ".join([f"c.{name}" for name in _COMPARISON_FIELDS] + ["p.text", "ca.text", "cb.text"])
+_ITEM_COLUMNS = f"{columns(Comparison, 'c')}, p.text, ca.text, cb.text"
 _ITEM_JOINS = f"""
     JOIN {Prompt._meta.db_table} p ON p.id = c.prompt_id
     JOIN {Completion._meta.db_table} ca ON ca.id = c.completion_a_id
@@ -61,18 +67,10 @@ def claim_sql_params(*, now: datetime | None = None, **params) -> dict:
     return params | {"leased": AssignmentStatus.LEASED.value, "submitted": AssignmentStatus.SUBMITTED.value}
 
 
-def _row_lock(*, key: bool = True, skip_locked: bool = False) -> str:
-    """` FOR UPDATE OF c` (or `FOR NO KEY UPDATE`), `SKIP LOCKED` if asked; nothing on SQLite (first runs only),
-    which takes its write lock at BEGIN (see config.settings), so claims there are serial anyway."""
-    if not connection.features.has_select_for_update:
-        return ""
-    return (" FOR UPDATE" if key else " FOR NO KEY UPDATE") + " OF c" + (" SKIP LOCKED" if skip_locked else "")
-
-
 def _comparison_from_row(row) -> Comparison:
     """A Comparison with its prompt and completions (only their texts loaded) from `_ITEM_COLUMNS`."""
     count = len(_COMPARISON_FIELDS)
-    comparison = Comparison.from_db(connection.alias, _COMPARISON_FIELDS, row[:count])
+    comparison = instance_from_row(Comparison, row)
     prompt_text, text_a, text_b = row[count:]
     comparison.prompt = Prompt.from_db(connection.alias, ["id", "text"], [comparison.prompt_id, prompt_text])
     comparison.completion_a = Completion.from_db(connection.alias, ["id", "text"], [comparison.completion_a_id, text_a])
@@ -91,7 +89,7 @@ def live_leases_for_labeler(
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT {", ".join(f"a.{name}" for name in _ASSIGNMENT_FIELDS)}, {_ITEM_COLUMNS}
+            SELECT {columns(Assignment, "a")}, {_ITEM_COLUMNS}
               FROM {_ASSIGNMENT} a JOIN {_COMPARISON} c ON c.id = a.comparison_id {_ITEM_JOINS}
              WHERE a.labeler_id = %(labeler)s AND a.status = %(leased)s AND a.leased_until > %(now)s
                AND c.campaign_id = %(campaign)s
@@ -103,7 +101,7 @@ def live_leases_for_labeler(
         rows = cursor.fetchall()
     leases = []
     for row in rows:
-        lease = Assignment.from_db(connection.alias, _ASSIGNMENT_FIELDS, row[: len(_ASSIGNMENT_FIELDS)])
+        lease = instance_from_row(Assignment, row)
         lease.comparison = _comparison_from_row(row[len(_ASSIGNMENT_FIELDS):])
         lease.comparison.campaign, lease.labeler = campaign, labeler
         leases.append(lease)
@@ -122,7 +120,7 @@ def open_candidate_sql(*, tried: set[int], wait: bool) -> str:
            AND {_NOT_SEEN}
            AND c.judgements_wanted > {_LIVE_COUNT}
          ORDER BY c.priority DESC, c.id
-         LIMIT 1{_row_lock(skip_locked=not wait)}
+         LIMIT 1{row_lock("FOR UPDATE OF c", "" if wait else "SKIP LOCKED")}
     """
 
 
@@ -192,12 +190,13 @@ def assignment_claim(*, labeler: AbstractBaseUser, campaign: Campaign, now: date
     """
     profile = labeler_profile_get(user=labeler)
     # The campaign is read fresh (the caller's object may predate a cap set since), under the lock if capped.
-    campaign = campaign_lock_if_budgeted(campaign_id=campaign.pk) or Campaign.objects.get(pk=campaign.pk)
+    campaign = campaign_lock_if_budgeted(campaign_id=campaign.pk) or campaign_read(campaign_id=campaign.pk)
     now = now or timezone.now()  # taken after the lock: see annotator.services.ledger
     if not campaign.is_active:
         raise CampaignClosed(f"Campaign {campaign.name!r} is closed.")
     price = item_price(campaign=campaign, profile=profile)
     if campaign.money_budget is not None:
+        ledger_prefix_advance(campaign_id=campaign.pk)  # under the exclusive lock, as it must be
         spent, reserved = money_spent_and_reserved(campaign_id=campaign.pk, now=now)
         if spent + reserved + price.total > campaign.money_budget:
             raise BudgetExhausted(
@@ -257,7 +256,7 @@ def comparison_close_when_filled(*, comparison_id: int) -> bool:
     order everywhere: campaign, then comparison. Returns True when this call closed it.
     """
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {_COMPARISON} c WHERE c.id = %s{_row_lock(key=False)}", [comparison_id])
+        cursor.execute(f"SELECT 1 FROM {_COMPARISON} c WHERE c.id = %s{row_lock('FOR NO KEY UPDATE OF c')}", [comparison_id])
         cursor.execute(
             f"""
             UPDATE {_COMPARISON} SET is_open = FALSE

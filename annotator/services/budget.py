@@ -26,7 +26,7 @@ from annotator.selectors.budget import (
     step_reason,
 )
 from annotator.services.errors import AccessDenied, BudgetExhausted, InvalidInput, NotFound
-from annotator.services.ledger import campaign_lock, money_spent_and_reserved
+from annotator.services.ledger import campaign_lock, campaign_lock_shared, money_spent_and_reserved
 from annotator.services.pricing import money
 
 logger = logging.getLogger(__name__)
@@ -141,6 +141,7 @@ def ledger_entry_reverse(*, entry_id: int, recorded_by: AbstractBaseUser, reason
     already = LedgerEntry.objects.filter(reverses=entry).values_list("pk", flat=True).first()
     if already is not None:
         raise InvalidInput(f"Entry {entry.pk} was already reversed by entry {already}; it cannot be reversed twice.")
+    campaign_lock_shared(campaign_id=entry.campaign_id)
     return LedgerEntry.objects.create(
         campaign_id=entry.campaign_id,
         category=entry.category,

@@ -8,7 +8,7 @@ of the same assignment is refused with 409 and the first answer stands.
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotator.models import (
@@ -24,8 +24,9 @@ from annotator.services.sides import SCREEN_CHOICES, completion_choice
 from annotator.services.access import assignment_get_for_labeler, labeler_profile_get
 from annotator.services.assignments import comparison_close_when_filled
 from annotator.services.errors import AlreadySubmitted, InvalidInput, LeaseExpired
-from annotator.services.ledger import campaign_lock_shared, ledger_charge_item
+from annotator.services.ledger import ledger_charge_item
 from annotator.services.pricing import item_price
+from annotator.services.rows import rows_insert
 
 MAX_RATIONALE_CHARS = 5000
 MAX_MILLISECONDS = 24 * 3600 * 1000
@@ -46,15 +47,13 @@ def _validate_common(*, rationale: str, milliseconds) -> int:
 
 
 def _claim_for_answer(*, labeler: AbstractBaseUser, assignment_id: int, task_kind: str, now: datetime | None):
-    """Lock the labeler's assignment (FOR UPDATE), then the campaign row FOR SHARE when it has a money budget,
-    and check the assignment can take an answer now; returns (assignment, now)."""
+    """Lock the labeler's assignment (FOR UPDATE) and its campaign row (FOR SHARE), and check the assignment
+    can take an answer now; returns (assignment, now)."""
     assignment = assignment_get_for_labeler(labeler=labeler, assignment_id=assignment_id, lock=True)
     campaign = assignment.comparison.campaign
     if campaign.task_kind != task_kind:
         kind = "a rating" if campaign.task_kind == TaskKind.RATING else "a pairwise judgement"
         raise InvalidInput(f"Assignment {assignment_id} belongs to campaign {campaign.name!r}, which wants {kind}.")
-    if campaign.money_budget is not None:
-        campaign_lock_shared(campaign_id=campaign.pk)
     now = now or timezone.now()  # after the campaign lock: see annotator.services.ledger
     if assignment.status == AssignmentStatus.SUBMITTED:
         raise AlreadySubmitted(
@@ -82,7 +81,11 @@ def _finish(*, assignment: Assignment, milliseconds: int, unit: str, now: dateti
         )
     assignment.status = AssignmentStatus.SUBMITTED
     assignment.submitted_at = now
-    assignment.save(update_fields=["status", "submitted_at"])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Assignment._meta.db_table} SET status = %s, submitted_at = %s WHERE id = %s",
+            [assignment.status, connection.ops.adapt_datetimefield_value(now), assignment.pk],
+        )
     ledger_charge_item(assignment=assignment, price=price, unit=unit)
     comparison_close_when_filled(comparison_id=assignment.comparison_id)
 
@@ -117,9 +120,10 @@ def judgement_submit(
     )
     if screen_choice is not None:
         choice = completion_choice(screen_choice=screen_choice, swapped=assignment.swapped)
-    judgement = Judgement.objects.create(
+    judgement = Judgement(
         assignment=assignment, choice=choice, strength=strength, rationale=rationale.strip(), milliseconds=ms
     )
+    rows_insert([judgement])
     _finish(assignment=assignment, milliseconds=ms, unit="judgements", now=now)
     return judgement
 
@@ -141,6 +145,7 @@ def rating_submit(
     assignment, now = _claim_for_answer(
         labeler=labeler, assignment_id=assignment_id, task_kind=TaskKind.RATING, now=now
     )
-    rating = Rating.objects.create(assignment=assignment, value=value, rationale=rationale.strip(), milliseconds=ms)
+    rating = Rating(assignment=assignment, value=value, rationale=rationale.strip(), milliseconds=ms)
+    rows_insert([rating])
     _finish(assignment=assignment, milliseconds=ms, unit="ratings", now=now)
     return rating

@@ -1,13 +1,18 @@
 """The money core: what a campaign has spent and holds in reservations, and charging a finished item.
 
 Spent is the sum of the ledger; reserved is the sum over live leases. Both come from ONE statement so that
-a judgement turning its reservation into a charge concurrently is seen entirely or not at all. Both stay sums
-(no stored running total that could drift); indexes keep them cheap: `ledger_campaign_amount` lets the spent
-half read only one campaign's amounts, and the partial `assignment_leased` holds only unsubmitted leases.
-Locking protocol (only for campaigns with a money budget):
-- claiming an item takes `FOR UPDATE` on the campaign row, so claims in a campaign are serial;
-- submitting takes `FOR SHARE` on it: submits run side by side, but never interleave with a claim's
-  check-then-reserve, so the lease-expiry instant is seen the same way by both.
+a judgement turning its reservation into a charge concurrently is seen entirely or not at all. Neither is a
+counter bumped by each write, which could drift. Spent is read as the campaign's memo of an immutable prefix
+of its ledger (`Campaign.ledger_prefix_sum`, the sum of its entries up to `ledger_prefix_end_id`) plus the
+few entries after it, so a claim's money check costs the same at 40 entries or 4 million.
+Locking protocol:
+- every ledger insert holds the campaign row lock, shared (submits, reversals) or exclusive (claims of a
+  budgeted campaign, GPU charges, staff entries), from before the insert until it commits;
+- so under the exclusive lock no insert is in flight: every entry a later statement sees is committed and
+  every entry written later gets a higher id. That is when `ledger_prefix_advance` moves the memo forward;
+- claiming an item of a budgeted campaign takes the lock exclusively, so claims there are serial, and
+  submits take it shared: they run side by side, but never interleave with a claim's check-then-reserve,
+  so the lease-expiry instant is seen the same way by both.
 """
 
 from datetime import datetime
@@ -16,12 +21,31 @@ from decimal import Decimal
 from django.db import connection
 
 from annotator.models import Assignment, AssignmentStatus, Campaign, Comparison, LedgerCategory, LedgerEntry
-from annotator.services.pricing import ItemPrice
+from annotator.services.pricing import ItemPrice, money
+from annotator.services.rows import columns, instance_from_row, row_lock, rows_insert
 
 
 def campaign_lock(*, campaign_id: int) -> Campaign:
     """Lock the campaign row (`FOR UPDATE`) for the current transaction and return it, read under the lock."""
     return Campaign.objects.select_for_update().get(pk=campaign_id)
+
+
+_CAMPAIGN_ROW = f"SELECT {columns(Campaign, 'k')} FROM {Campaign._meta.db_table} k WHERE k.id = %s"
+
+
+def _campaign_row(sql: str, campaign_id: int) -> Campaign | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [campaign_id])
+        row = cursor.fetchone()
+    return None if row is None else instance_from_row(Campaign, row)
+
+
+def campaign_read(*, campaign_id: int) -> Campaign:
+    """The campaign row as it is now (claims: the caller's object may predate a cap set since)."""
+    campaign = _campaign_row(_CAMPAIGN_ROW, campaign_id)
+    if campaign is None:
+        raise Campaign.DoesNotExist(f"No campaign {campaign_id}.")
+    return campaign
 
 
 def campaign_lock_if_budgeted(*, campaign_id: int) -> Campaign | None:
@@ -30,11 +54,11 @@ def campaign_lock_if_budgeted(*, campaign_id: int) -> Campaign | None:
     None, and no lock taken, when it has none: claims in an uncapped campaign need not be serial. One
     statement either way; a budget set concurrently is seen, since the lock waits for that writer.
     """
-    return Campaign.objects.select_for_update().filter(pk=campaign_id, money_budget__isnull=False).first()
+    return _campaign_row(f"{_CAMPAIGN_ROW} AND k.money_budget IS NOT NULL{row_lock('FOR UPDATE')}", campaign_id)
 
 
 def campaign_lock_shared(*, campaign_id: int) -> None:
-    """Lock the campaign row `FOR SHARE` for the current transaction (submits: see the protocol above)."""
+    """Lock the campaign row `FOR SHARE` for the current transaction (reversals: see the protocol above)."""
     if connection.vendor != "postgresql":
         return  # SQLite (first runs only) serialises every writing transaction anyway
     # Django has no FOR SHARE; this raw lock is the one place that needs it. Nothing is read: callers have the row.
@@ -42,14 +66,34 @@ def campaign_lock_shared(*, campaign_id: int) -> None:
         cursor.execute(f"SELECT 1 FROM {Campaign._meta.db_table} WHERE id = %s FOR SHARE", [campaign_id])
 
 
+_LEDGER = LedgerEntry._meta.db_table
+# The entries of campaign row k after its memoised prefix.
+_LEDGER_TAIL = f"FROM {_LEDGER} e WHERE e.campaign_id = k.id AND e.id > k.ledger_prefix_end_id"
+
 # Spent and reserved of campaign %(campaign)s at %(now)s, in one statement (one snapshot).
 MONEY_SPENT_AND_RESERVED_SQL = f"""
     SELECT
-      (SELECT COALESCE(SUM(amount), 0) FROM {LedgerEntry._meta.db_table} WHERE campaign_id = %(campaign)s),
+      k.ledger_prefix_sum + (SELECT COALESCE(SUM(e.amount), 0) {_LEDGER_TAIL}),
       (SELECT COALESCE(SUM(a.reserved_amount), 0)
          FROM {Assignment._meta.db_table} a JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id
-        WHERE a.status = %(leased)s AND a.leased_until > %(now)s AND c.campaign_id = %(campaign)s)
+        WHERE a.status = %(leased)s AND a.leased_until > %(now)s AND c.campaign_id = k.id)
+      FROM {Campaign._meta.db_table} k WHERE k.id = %(campaign)s
 """
+
+# Both SET expressions read the row as it was, so the sum and the new end cover the same entries.
+_LEDGER_PREFIX_ADVANCE_SQL = f"""
+    UPDATE {Campaign._meta.db_table} AS k SET
+      ledger_prefix_sum = k.ledger_prefix_sum + (SELECT COALESCE(SUM(e.amount), 0) {_LEDGER_TAIL}),
+      ledger_prefix_end_id = COALESCE((SELECT MAX(e.id) {_LEDGER_TAIL}), k.ledger_prefix_end_id)
+     WHERE k.id = %s
+"""
+
+
+def ledger_prefix_advance(*, campaign_id: int) -> None:
+    """Fold the entries written since the campaign's memoised prefix into it. The caller must hold the
+    campaign row lock exclusively (`campaign_lock`): see the protocol above."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LEDGER_PREFIX_ADVANCE_SQL, [campaign_id])
 
 
 def money_spent_and_reserved_params(*, campaign_id: int, now: datetime) -> dict:
@@ -64,8 +108,12 @@ def money_spent_and_reserved(*, campaign_id: int, now: datetime) -> tuple[Decima
     """(spent, reserved) for a campaign, read in a single statement (one snapshot)."""
     with connection.cursor() as cursor:
         cursor.execute(MONEY_SPENT_AND_RESERVED_SQL, money_spent_and_reserved_params(campaign_id=campaign_id, now=now))
-        spent, reserved = cursor.fetchone()
-    return Decimal(str(spent)), Decimal(str(reserved))  # str: SQLite (first runs only) sums to a float
+        row = cursor.fetchone()
+    if row is None:
+        raise Campaign.DoesNotExist(f"No campaign {campaign_id}.")
+    spent, reserved = row
+    # SQLite (first runs only) sums decimals as floats: back to exact amounts, to the ledger's precision.
+    return money(Decimal(str(spent))), money(Decimal(str(reserved)))
 
 
 def ledger_charge_item(*, assignment: Assignment, price: ItemPrice, unit: str) -> list[LedgerEntry]:
@@ -103,4 +151,5 @@ def ledger_charge_item(*, assignment: Assignment, price: ItemPrice, unit: str) -
                 reason="platform fee on judgement",
             )
         )
-    return LedgerEntry.objects.bulk_create(entries)
+    rows_insert(entries)
+    return entries

@@ -14,12 +14,12 @@ from tests.annotator.api.conftest import client_with_token
 from tests.factories import CampaignFactory, ComparisonFactory, LabelerFactory
 
 # Statements per call on a budgeted campaign, BEGIN/COMMIT (savepoints in tests) included. Next item: token
-# with user and profile, campaign, live leases; then a claim: campaign lock, money check, candidate, lease
-# write. Submit: token, assignment lock, campaign FOR SHARE, judgement, assignment update, ledger, comparison
-# lock, close-if-filled.
+# with user and profile, campaign, live leases; then a claim: campaign lock, ledger memo, money check,
+# candidate, lease write. Submit: token, assignment lock (with the campaign FOR SHARE), judgement, assignment
+# update, ledger, comparison lock, close-if-filled.
 NEXT_ITEM_REUSING_LEASE_QUERIES = 3
-NEXT_ITEM_QUERIES = NEXT_ITEM_REUSING_LEASE_QUERIES + 6
-SUBMIT_QUERIES = 10
+NEXT_ITEM_QUERIES = NEXT_ITEM_REUSING_LEASE_QUERIES + 7
+SUBMIT_QUERIES = 9
 
 
 @pytest.fixture

@@ -1,11 +1,12 @@
-"""`python manage.py budget [--campaign NAME]`: the budget page's summary in the terminal."""
+"""`python manage.py budget [--campaign NAME] [--verify]`: the budget page's summary in the terminal, or a check
+of the memoised ledger sums."""
 
 from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from annotator.selectors.budget import BudgetSummary, campaign_budget_summary, campaigns_for_budget
+from annotator.selectors.budget import BudgetSummary, campaign_budget_summary, campaigns_for_budget, ledger_prefix_check
 
 
 def _amount(value: Decimal | None, places: int = 2) -> str:
@@ -17,18 +18,41 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--campaign", help="Only this campaign (by name).")
+        parser.add_argument(
+            "--verify", action="store_true",
+            help="Only re-add each campaign's memoised ledger sum from its entries; fail if any differs.",
+        )
 
-    def handle(self, *args, campaign=None, **options):
+    def handle(self, *args, campaign=None, verify=False, **options):
         campaigns = campaigns_for_budget()
         if campaign:
             campaigns = campaigns.filter(name=campaign)
             if not campaigns.exists():
                 raise CommandError(f"No campaign named {campaign!r}.")
+        if verify:
+            self._verify(campaigns)
+            return
         now = timezone.now()
         for index, item in enumerate(campaigns):
             if index:
                 self.stdout.write("")
             self._print(campaign_budget_summary(campaign=item, now=now))
+
+    def _verify(self, campaigns) -> None:
+        wrong = []
+        for item in campaigns:
+            check = ledger_prefix_check(campaign=item)
+            line = (
+                f"{item.name}: memo {check.memo} over {check.entries} entries up to id {check.end_id}; "
+                f"the entries add up to {check.recomputed}"
+            )
+            if check.ok:
+                self.stdout.write(self.style.SUCCESS(f"ok     {line}"))
+            else:
+                self.stdout.write(self.style.ERROR(f"WRONG  {line}"))
+                wrong.append(item.name)
+        if wrong:
+            raise CommandError(f"The memoised ledger sum is wrong for: {', '.join(wrong)}. Please report this.")
 
     def _print(self, s: BudgetSummary) -> None:
         cur = s.campaign.currency

@@ -1,10 +1,12 @@
 """`manage.py budget`: the summary in the terminal."""
 
 import io
+from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
 
+from annotator.models import Campaign
 from tests.factories import CampaignFactory
 
 pytestmark = pytest.mark.django_db
@@ -37,3 +39,14 @@ def test_prints_every_campaign_without_a_name(funded_campaign):
 def test_unknown_campaign_is_an_error(db):
     with pytest.raises(CommandError, match="No campaign named 'nope'"):
         run(campaign="nope")
+
+
+def test_verify_re_adds_the_memoised_ledger_sums(funded_campaign):
+    campaign = funded_campaign.campaign
+    # The last claim folded the five judgements' charges (pay and fee) into the memo; GPU and invoice came later.
+    assert run(verify=True, campaign=campaign.name).startswith(
+        f"ok     {campaign.name}: memo 0.5500 over 10 entries up to id"
+    )
+    Campaign.objects.filter(pk=campaign.pk).update(ledger_prefix_sum=Decimal("0.5600"))
+    with pytest.raises(CommandError, match=f"memoised ledger sum is wrong for: {campaign.name}"):
+        run(verify=True)
