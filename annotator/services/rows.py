@@ -22,10 +22,27 @@ def attnames(model: type[Model]) -> tuple[str, ...]:
     return tuple(field.attname for field in model._meta.concrete_fields)
 
 
+@cache
+def _converters(model: type[Model], vendor: str) -> tuple:
+    """(position, converters, column) for each field whose raw database value needs converting, as the ORM
+    converts it: JSON text to objects, and on SQLite numbers to Decimal, text to datetimes, 0/1 to booleans."""
+    found = []
+    for position, field in enumerate(model._meta.concrete_fields):
+        column = field.get_col(model._meta.db_table)
+        converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if converters:
+            found.append((position, converters, column))
+    return tuple(found)
+
+
 def instance_from_row(model: type[Model], row) -> Model:
     """A model instance from the first len(attnames(model)) values of a row selected with `columns(model, ..)`."""
     names = attnames(model)
-    return model.from_db(connection.alias, names, row[: len(names)])
+    values = list(row[: len(names)])
+    for position, converters, column in _converters(model, connection.vendor):
+        for convert in converters:
+            values[position] = convert(values[position], column, connection)
+    return model.from_db(connection.alias, names, values)
 
 
 def row_lock(*clauses: str) -> str:

@@ -7,6 +7,7 @@ import pytest
 from django.db import close_old_connections, connection
 
 from annotator.models import AssignmentStatus, Comparison, Judgement
+from annotator.services.access import assignment_get_for_labeler, campaign_get_for_labeler
 from annotator.services.assignments import assignment_claim, assignment_next
 from annotator.services.errors import InvalidInput
 from annotator.services.judgements import judgement_submit
@@ -111,3 +112,16 @@ def test_two_last_answers_landing_together_close_the_comparison():
     assert errors == []
     assert Judgement.objects.filter(assignment__comparison=comparison).count() == 2
     assert not Comparison.objects.get(pk=comparison.pk).is_open
+
+
+def test_rows_read_without_the_orm_come_back_as_the_orm_reads_them(labeler):
+    """JSON as objects, money as Decimal, times aware: the hot path's SQL reads convert values like the ORM."""
+    campaign = CampaignFactory(money_budget=Decimal("5.00"), settings={"sampling": {"max_new_tokens": 8}})
+    ComparisonFactory(campaign=campaign)
+    lease = assignment_claim(labeler=labeler, campaign=campaign)
+    answered = assignment_get_for_labeler(labeler=labeler, assignment_id=lease.pk)
+    for read in (lease.comparison.campaign, answered.comparison.campaign, campaign_get_for_labeler(labeler=labeler, campaign=campaign.name)):
+        assert read.settings == {"sampling": {"max_new_tokens": 8}}
+        assert read.money_budget == Decimal("5.0000") and isinstance(read.money_budget, Decimal)
+        assert read.created_at.tzinfo is not None and read.is_active is True
+    assert answered.reserved_amount == Decimal("0.1000") and answered.leased_until == lease.leased_until
