@@ -61,7 +61,7 @@ def campaign_lock_shared(*, campaign_id: int) -> None:
     """Lock the campaign row `FOR SHARE` for the current transaction (reversals: see the protocol above)."""
     if connection.vendor != "postgresql":
         return  # SQLite (first runs only) serialises every writing transaction anyway
-    # Django has no FOR SHARE; this raw lock is the one place that needs it. Nothing is read: callers have the row.
+    # Django has no FOR SHARE (submits take it in their assignment read). Nothing is read: callers have the row.
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT 1 FROM {Campaign._meta.db_table} WHERE id = %s FOR SHARE", [campaign_id])
 
