@@ -32,11 +32,11 @@ from annotator.api.serializers import (
 from annotator.selectors.campaigns import campaign_statistics, campaigns_active
 from annotator.selectors.judgements import assignments_answered_by_labeler
 from annotator.services.access import (
-    user_for_api_token,
     campaign_get_for_labeler,
     campaign_get_for_staff,
     campaign_get_for_viewer,
     labeler_profile_get,
+    user_for_api_token,
 )
 from annotator.services.assignments import assignment_next
 from annotator.services.errors import InvalidInput

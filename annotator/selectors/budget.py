@@ -36,6 +36,7 @@ LABELING_CATEGORIES = (LedgerCategory.LABELING, LedgerCategory.PLATFORM_FEE)
 USEFUL_CHOICES = (Choice.A, Choice.B)  # a tie or "both bad" teaches the reward model nothing
 
 ZERO = Decimal("0")
+_money_sum = DecimalField(max_digits=20, decimal_places=4)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,6 @@ def ledger_prefix_check(*, campaign: Campaign) -> LedgerPrefixCheck:
         campaign=campaign, end_id=row["ledger_prefix_end_id"], memo=row["ledger_prefix_sum"],
         entries=totals["entries"], recomputed=totals["amount"],
     )
-_money_sum = DecimalField(max_digits=20, decimal_places=4)
 
 
 def _sum(field: str, **filter_kwargs) -> Coalesce:

@@ -256,7 +256,9 @@ def comparison_close_when_filled(*, comparison_id: int) -> bool:
     order everywhere: campaign, then comparison. Returns True when this call closed it.
     """
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT 1 FROM {_COMPARISON} c WHERE c.id = %s{row_lock('FOR NO KEY UPDATE OF c')}", [comparison_id])
+        cursor.execute(
+            f"SELECT 1 FROM {_COMPARISON} c WHERE c.id = %s{row_lock('FOR NO KEY UPDATE OF c')}", [comparison_id]
+        )
         cursor.execute(
             f"""
             UPDATE {_COMPARISON} SET is_open = FALSE

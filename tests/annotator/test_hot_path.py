@@ -120,7 +120,8 @@ def test_rows_read_without_the_orm_come_back_as_the_orm_reads_them(labeler):
     ComparisonFactory(campaign=campaign)
     lease = assignment_claim(labeler=labeler, campaign=campaign)
     answered = assignment_get_for_labeler(labeler=labeler, assignment_id=lease.pk)
-    for read in (lease.comparison.campaign, answered.comparison.campaign, campaign_get_for_labeler(labeler=labeler, campaign=campaign.name)):
+    looked_up = campaign_get_for_labeler(labeler=labeler, campaign=campaign.name)
+    for read in (lease.comparison.campaign, answered.comparison.campaign, looked_up):
         assert read.settings == {"sampling": {"max_new_tokens": 8}}
         assert read.money_budget == Decimal("5.0000") and isinstance(read.money_budget, Decimal)
         assert read.created_at.tzinfo is not None and read.is_active is True
