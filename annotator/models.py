@@ -245,6 +245,9 @@ class Comparison(models.Model):
     priority = models.FloatField(default=0, help_text="Higher is served first.")
     judgements_wanted = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
     gold_choice = models.CharField(max_length=8, blank=True, help_text="Known answer for gold items.")
+    judgements_received = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="Answers submitted so far (kept by the submit that stores each one)."
+    )
     is_open = models.BooleanField(default=True, help_text="Closed items are never handed out again.")
     created_at = models.DateTimeField(auto_now_add=True)
 

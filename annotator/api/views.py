@@ -32,7 +32,6 @@ from annotator.api.serializers import (
 from annotator.selectors.campaigns import campaign_statistics, campaigns_active
 from annotator.selectors.judgements import assignments_answered_by_labeler
 from annotator.services.access import (
-    campaign_get_for_labeler,
     campaign_get_for_staff,
     campaign_get_for_viewer,
     labeler_profile_get,
@@ -102,8 +101,7 @@ class NextItemView(LabelerAPIView):
         | ERRORS,
     )
     def get(self, request, campaign: str):
-        campaign_row = campaign_get_for_labeler(labeler=request.user, campaign=campaign)
-        leases = assignment_next(labeler=request.user, campaign=campaign_row, prefetch=0)
+        leases = assignment_next(labeler=request.user, campaign=campaign, prefetch=0)
         if not leases:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(NextItemSerializer(leases[0]).data)

@@ -53,7 +53,7 @@ def user_for_api_token(*, key: str) -> tuple[AbstractBaseUser | None, Token | No
     return user, token
 
 
-def _campaign_lookup(campaign: str | int) -> dict:
+def campaign_lookup(campaign: str | int) -> dict:
     """A campaign is named by its id or its name."""
     return {"pk": int(campaign)} if isinstance(campaign, int) or str(campaign).isdigit() else {"name": campaign}
 
@@ -69,7 +69,7 @@ _ACTIVE_CAMPAIGN_BY = {
 def campaign_get_for_labeler(*, labeler: AbstractBaseUser, campaign: str | int) -> Campaign:
     """An active campaign by name or id, for a user who is a labeler. (SQL: every next-item call runs it.)"""
     labeler_profile_get(user=labeler)
-    [(key, value)] = _campaign_lookup(campaign).items()
+    [(key, value)] = campaign_lookup(campaign).items()
     if key == "pk" and value > MAX_ID:
         raise NotFound(f"No active campaign {campaign!r}.")
     with connection.cursor() as cursor:
@@ -85,7 +85,7 @@ def campaign_get_for_viewer(*, user: AbstractBaseUser, campaign: str | int) -> C
     if not user.is_staff:
         return campaign_get_for_labeler(labeler=user, campaign=campaign)
     try:
-        return Campaign.objects.get(**_campaign_lookup(campaign))
+        return Campaign.objects.get(**campaign_lookup(campaign))
     except Campaign.DoesNotExist:
         raise NotFound(f"No campaign {campaign!r}.") from None
 

@@ -22,11 +22,11 @@ from annotator.models import (
 )
 from annotator.services.sides import SCREEN_CHOICES, completion_choice
 from annotator.services.access import assignment_get_for_labeler, labeler_profile_get
-from annotator.services.assignments import comparison_close_when_filled
+from annotator.services.assignments import comparison_answer_counted_statement
 from annotator.services.errors import AlreadySubmitted, InvalidInput, LeaseExpired
-from annotator.services.ledger import ledger_charge_item
+from annotator.services.ledger import ledger_charge_item_statement
 from annotator.services.pricing import item_price
-from annotator.services.rows import rows_insert
+from annotator.services.rows import writes_run
 
 MAX_RATIONALE_CHARS = 5000
 MAX_MILLISECONDS = 24 * 3600 * 1000
@@ -68,8 +68,9 @@ def _claim_for_answer(*, labeler: AbstractBaseUser, assignment_id: int, task_kin
     return assignment, now
 
 
-def _finish(*, assignment: Assignment, milliseconds: int, unit: str, now: datetime) -> None:
-    """Mark the assignment submitted, charge it, and close its comparison when this was the last answer wanted."""
+def _store(*, answer: Judgement | Rating, assignment: Assignment, milliseconds: int, unit: str, now: datetime) -> None:
+    """Store the answer, mark the assignment submitted, charge it, and count the answer on its comparison
+    (closing it when this was the last one wanted): one round trip on PostgreSQL."""
     profile = labeler_profile_get(user=assignment.labeler)
     price = item_price(campaign=assignment.comparison.campaign, profile=profile, milliseconds=milliseconds)
     if price.total > assignment.reserved_amount:
@@ -81,13 +82,15 @@ def _finish(*, assignment: Assignment, milliseconds: int, unit: str, now: dateti
         )
     assignment.status = AssignmentStatus.SUBMITTED
     assignment.submitted_at = now
-    with connection.cursor() as cursor:
-        cursor.execute(
+    writes_run(
+        [answer],
+        (
             f"UPDATE {Assignment._meta.db_table} SET status = %s, submitted_at = %s WHERE id = %s",
             [assignment.status, connection.ops.adapt_datetimefield_value(now), assignment.pk],
-        )
-    ledger_charge_item(assignment=assignment, price=price, unit=unit)
-    comparison_close_when_filled(comparison_id=assignment.comparison_id)
+        ),
+        ledger_charge_item_statement(assignment=assignment, price=price, unit=unit),
+        comparison_answer_counted_statement(comparison_id=assignment.comparison_id),
+    )
 
 
 @transaction.atomic
@@ -123,8 +126,7 @@ def judgement_submit(
     judgement = Judgement(
         assignment=assignment, choice=choice, strength=strength, rationale=rationale.strip(), milliseconds=ms
     )
-    rows_insert([judgement])
-    _finish(assignment=assignment, milliseconds=ms, unit="judgements", now=now)
+    _store(answer=judgement, assignment=assignment, milliseconds=ms, unit="judgements", now=now)
     return judgement
 
 
@@ -146,6 +148,5 @@ def rating_submit(
         labeler=labeler, assignment_id=assignment_id, task_kind=TaskKind.RATING, now=now
     )
     rating = Rating(assignment=assignment, value=value, rationale=rationale.strip(), milliseconds=ms)
-    rows_insert([rating])
-    _finish(assignment=assignment, milliseconds=ms, unit="ratings", now=now)
+    _store(answer=rating, assignment=assignment, milliseconds=ms, unit="ratings", now=now)
     return rating

@@ -6,13 +6,14 @@ counter bumped by each write, which could drift. Spent is read as the campaign's
 of its ledger (`Campaign.ledger_prefix_sum`, the sum of its entries up to `ledger_prefix_end_id`) plus the
 few entries after it, so a claim's money check costs the same at 40 entries or 4 million.
 Locking protocol:
-- every ledger insert holds the campaign row lock, shared (submits, reversals) or exclusive (claims of a
-  budgeted campaign, GPU charges, staff entries), from before the insert until it commits;
+- every ledger insert holds the campaign row lock, shared (submits, reversals) or exclusive (claims, GPU
+  charges, staff entries), from before the insert until it commits;
 - so under the exclusive lock no insert is in flight: every entry a later statement sees is committed and
-  every entry written later gets a higher id. That is when `ledger_prefix_advance` moves the memo forward;
-- claiming an item of a budgeted campaign takes the lock exclusively, so claims there are serial, and
-  submits take it shared: they run side by side, but never interleave with a claim's check-then-reserve,
-  so the lease-expiry instant is seen the same way by both.
+  every entry written later gets a higher id. That is when `ledger_prefix_advance_and_read` moves the memo
+  forward;
+- every claim takes the lock exclusively, so claims are serial, and submits take it shared: they run side
+  by side, but never interleave with a claim's check-then-reserve, so the lease-expiry instant is seen the
+  same way by both.
 """
 
 from datetime import datetime
@@ -20,41 +21,26 @@ from decimal import Decimal
 
 from django.db import connection
 
-from annotator.models import Assignment, AssignmentStatus, Campaign, Comparison, LedgerCategory, LedgerEntry
+from annotator.models import Assignment, Campaign, Comparison, LedgerCategory, LedgerEntry
 from annotator.services.pricing import ItemPrice, money
-from annotator.services.rows import columns, instance_from_row, row_lock, rows_insert
-
-
-def campaign_lock(*, campaign_id: int) -> Campaign:
-    """Lock the campaign row (`FOR UPDATE`) for the current transaction and return it, read under the lock."""
-    return Campaign.objects.select_for_update().get(pk=campaign_id)
+from annotator.services.rows import LEASED, columns, insert_statement, instance_from_row, row_lock
 
 
 _CAMPAIGN_ROW = f"SELECT {columns(Campaign, 'k')} FROM {Campaign._meta.db_table} k WHERE k.id = %s"
 
 
-def _campaign_row(sql: str, campaign_id: int) -> Campaign | None:
+def _campaign_row(sql: str, campaign_id: int) -> Campaign:
     with connection.cursor() as cursor:
         cursor.execute(sql, [campaign_id])
         row = cursor.fetchone()
-    return None if row is None else instance_from_row(Campaign, row)
-
-
-def campaign_read(*, campaign_id: int) -> Campaign:
-    """The campaign row as it is now (claims: the caller's object may predate a cap set since)."""
-    campaign = _campaign_row(_CAMPAIGN_ROW, campaign_id)
-    if campaign is None:
+    if row is None:
         raise Campaign.DoesNotExist(f"No campaign {campaign_id}.")
-    return campaign
+    return instance_from_row(Campaign, row)
 
 
-def campaign_lock_if_budgeted(*, campaign_id: int) -> Campaign | None:
-    """Lock the campaign row (`FOR UPDATE`) and return it, read under the lock, when it has a money budget.
-
-    None, and no lock taken, when it has none: claims in an uncapped campaign need not be serial. One
-    statement either way; a budget set concurrently is seen, since the lock waits for that writer.
-    """
-    return _campaign_row(f"{_CAMPAIGN_ROW} AND k.money_budget IS NOT NULL{row_lock('FOR UPDATE')}", campaign_id)
+def campaign_lock(*, campaign_id: int) -> Campaign:
+    """Lock the campaign row (`FOR UPDATE`) for the current transaction and return it, read under the lock."""
+    return _campaign_row(_CAMPAIGN_ROW + row_lock("FOR UPDATE"), campaign_id)
 
 
 def campaign_lock_shared(*, campaign_id: int) -> None:
@@ -69,37 +55,42 @@ def campaign_lock_shared(*, campaign_id: int) -> None:
 _LEDGER = LedgerEntry._meta.db_table
 # The entries of campaign row k after its memoised prefix.
 _LEDGER_TAIL = f"FROM {_LEDGER} e WHERE e.campaign_id = k.id AND e.id > k.ledger_prefix_end_id"
+_RESERVED = f"""(SELECT COALESCE(SUM(a.reserved_amount), 0)
+         FROM {Assignment._meta.db_table} a JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id
+        WHERE a.status = {LEASED} AND a.leased_until > %(now)s AND c.campaign_id = k.id)"""
 
 # Spent and reserved of campaign %(campaign)s at %(now)s, in one statement (one snapshot).
 MONEY_SPENT_AND_RESERVED_SQL = f"""
-    SELECT
-      k.ledger_prefix_sum + (SELECT COALESCE(SUM(e.amount), 0) {_LEDGER_TAIL}),
-      (SELECT COALESCE(SUM(a.reserved_amount), 0)
-         FROM {Assignment._meta.db_table} a JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id
-        WHERE a.status = %(leased)s AND a.leased_until > %(now)s AND c.campaign_id = k.id)
+    SELECT k.ledger_prefix_sum + (SELECT COALESCE(SUM(e.amount), 0) {_LEDGER_TAIL}), {_RESERVED}
       FROM {Campaign._meta.db_table} k WHERE k.id = %(campaign)s
 """
 
-# Both SET expressions read the row as it was, so the sum and the new end cover the same entries.
+# Both SET expressions read the row as it was, so the sum and the new end cover the same entries; RETURNING
+# reads the row as updated, whose memo is then all that was spent.
 _LEDGER_PREFIX_ADVANCE_SQL = f"""
     UPDATE {Campaign._meta.db_table} AS k SET
       ledger_prefix_sum = k.ledger_prefix_sum + (SELECT COALESCE(SUM(e.amount), 0) {_LEDGER_TAIL}),
       ledger_prefix_end_id = COALESCE((SELECT MAX(e.id) {_LEDGER_TAIL}), k.ledger_prefix_end_id)
-     WHERE k.id = %s
+     WHERE k.id = %(campaign)s
+    RETURNING k.ledger_prefix_sum, {_RESERVED}
 """
 
 
-def ledger_prefix_advance(*, campaign_id: int) -> None:
-    """Fold the entries written since the campaign's memoised prefix into it. The caller must hold the
-    campaign row lock exclusively (`campaign_lock`): see the protocol above."""
+def ledger_prefix_advance_and_read(*, campaign_id: int, now: datetime) -> tuple[Decimal, Decimal]:
+    """Fold the entries written since the campaign's memoised prefix into it, and return (spent, reserved) at
+    `now`, in one statement. The caller must hold the campaign row lock exclusively (`campaign_lock`): see
+    the protocol above."""
     with connection.cursor() as cursor:
-        cursor.execute(_LEDGER_PREFIX_ADVANCE_SQL, [campaign_id])
+        cursor.execute(_LEDGER_PREFIX_ADVANCE_SQL, money_spent_and_reserved_params(campaign_id=campaign_id, now=now))
+        row = cursor.fetchone()
+    if row is None:
+        raise Campaign.DoesNotExist(f"No campaign {campaign_id}.")
+    return _exact(row)
 
 
 def money_spent_and_reserved_params(*, campaign_id: int, now: datetime) -> dict:
     return {
         "campaign": campaign_id,
-        "leased": AssignmentStatus.LEASED.value,
         "now": connection.ops.adapt_datetimefield_value(now),
     }
 
@@ -111,16 +102,19 @@ def money_spent_and_reserved(*, campaign_id: int, now: datetime) -> tuple[Decima
         row = cursor.fetchone()
     if row is None:
         raise Campaign.DoesNotExist(f"No campaign {campaign_id}.")
+    return _exact(row)
+
+
+def _exact(row) -> tuple[Decimal, Decimal]:
     spent, reserved = row
     # SQLite (first runs only) sums decimals as floats: back to exact amounts, to the ledger's precision.
     return money(Decimal(str(spent))), money(Decimal(str(reserved)))
 
 
-def ledger_charge_item(*, assignment: Assignment, price: ItemPrice, unit: str) -> list[LedgerEntry]:
-    """Charge a finished item: the labeler's pay and, when there is one, the platform fee.
-
-    Called inside the submit transaction; the unique constraint on (assignment, labeling) makes a second
-    charge for the same assignment impossible.
+def ledger_charge_item_statement(*, assignment: Assignment, price: ItemPrice, unit: str) -> tuple[str, list]:
+    """(sql, params) of the INSERT that charges a finished item: the labeler's pay and, when there is one, the
+    platform fee. The submit runs it in its transaction, holding the campaign row lock shared (see above);
+    the unique constraint on (assignment, labeling) makes a second charge for the same assignment impossible.
     """
     campaign_id = assignment.comparison.campaign_id
     entries = [
@@ -151,5 +145,4 @@ def ledger_charge_item(*, assignment: Assignment, price: ItemPrice, unit: str) -
                 reason="platform fee on judgement",
             )
         )
-    rows_insert(entries)
-    return entries
+    return insert_statement(entries)

@@ -11,6 +11,13 @@ from functools import cache
 from django.db import connection
 from django.db.models import Model
 
+from annotator.models import AssignmentStatus
+
+# Status names go into the hot path's SQL as literals, not parameters: a prepared statement's generic plan
+# can only use a partial index (`assignment_leased`: WHERE status = 'leased') whose condition it can see.
+LEASED = f"'{AssignmentStatus.LEASED.value}'"
+SUBMITTED = f"'{AssignmentStatus.SUBMITTED.value}'"
+
 
 def columns(model: type[Model], alias: str) -> str:
     """`alias.column, ...` for every concrete field of the model, in `attnames(model)` order."""
@@ -65,15 +72,37 @@ def _insert_sql(model: type[Model], count: int) -> tuple[tuple, str]:
     return fields, sql
 
 
-def rows_insert(objects: list[Model]) -> None:
-    """INSERT unsaved instances of one model in one statement and set their primary keys, as `bulk_create`
-    does (defaults and `auto_now_add` filled the same way), with no save signals."""
-    model = type(objects[0])
-    fields, sql = _insert_sql(model, len(objects))
-    params = [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in objects for field in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        keys = cursor.fetchall()
+def insert_statement(objects: list[Model]) -> tuple[str, list]:
+    """(sql, params) of one INSERT of unsaved instances of one model, RETURNING their primary keys; defaults and
+    `auto_now_add` are filled in on the instances as `bulk_create` does."""
+    fields, sql = _insert_sql(type(objects[0]), len(objects))
+    return sql, [field.get_db_prep_save(field.pre_save(obj, add=True), connection) for obj in objects for field in fields]
+
+
+def _mark_saved(objects: list[Model], keys) -> None:
     for obj, (key,) in zip(objects, keys, strict=True):
         obj.pk = key
         obj._state.adding, obj._state.db = False, connection.alias
+
+
+def writes_run(inserted: list[Model], *statements: tuple[str, list]) -> None:
+    """INSERT `inserted` (unsaved instances of one model, their keys set afterwards), then run `statements`
+    (INSERTs and UPDATEs with %s parameters), in one round trip on PostgreSQL and one by one elsewhere.
+
+    On PostgreSQL they go as a single statement of data-modifying CTEs: one snapshot, so no statement may
+    depend on another's writes, and no two may write the same row. Each runs exactly once either way.
+    """
+    first_sql, first_params = insert_statement(inserted)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            parts = [f"w0 AS ({first_sql})"] + [f"w{n} AS ({sql})" for n, (sql, _) in enumerate(statements, start=1)]
+            cursor.execute(
+                f"WITH {', '.join(parts)} SELECT * FROM w0",
+                first_params + [value for _, params in statements for value in params],
+            )
+            _mark_saved(inserted, cursor.fetchall())
+            return
+        cursor.execute(first_sql, first_params)
+        _mark_saved(inserted, cursor.fetchall())
+        for sql, params in statements:
+            cursor.execute(sql, params)
