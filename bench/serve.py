@@ -467,8 +467,7 @@ def profile_summary(profile_dir: str) -> None:
 def claim_critical_section(campaign_name: str, count: int) -> dict:
     """Time `count` claims made one after another through the service, each followed by its submit.
 
-    A claim holds the campaign's row lock for its whole transaction (budgeted campaigns), so claims in a
-    campaign are serial: 1000 / (claim ms) is a ceiling on judgements per second, however many cores.
+    A claim holds the campaign's row lock for its whole transaction, so claims in a campaign are serial: 1000 / (claim ms) is a ceiling on judgements per second, however many cores.
     """
     from django.contrib.auth import get_user_model
 
@@ -497,27 +496,30 @@ def claim_critical_section(campaign_name: str, count: int) -> dict:
 
 
 def explain_claim(campaign_name: str) -> None:
-    """The claim's candidate query and money check as PostgreSQL runs them now, for one of the labelers."""
+    """The claim's lease write and money check as PostgreSQL runs them now, for one of the labelers (rolled
+    back)."""
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
     from django.utils import timezone
 
     from annotator.models import Campaign
-    from annotator.services.assignments import claim_sql_params, open_candidate_sql
+    from annotator.services.assignments import claim_sql_params, lease_insert_sql
     from annotator.services.ledger import MONEY_SPENT_AND_RESERVED_SQL, money_spent_and_reserved_params
 
     campaign = Campaign.objects.get(name=campaign_name)
     labeler = get_user_model().objects.get(username="bench-001")
     now = timezone.now()
     queries = [
-        (open_candidate_sql(tried=set(), wait=False),
-         claim_sql_params(campaign=campaign.pk, labeler=labeler.pk, now=now)),
+        (lease_insert_sql(),
+         claim_sql_params(campaign=campaign.pk, labeler=labeler.pk, status="leased", swapped=False, now=now,
+                          until=now, reserved=0)),
         (MONEY_SPENT_AND_RESERVED_SQL, money_spent_and_reserved_params(campaign_id=campaign.pk, now=now)),
     ]
     with transaction.atomic(), connection.cursor() as cursor:
         for sql, params in queries:
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
             print("\n".join(row[0] for row in cursor.fetchall()))
+        transaction.set_rollback(True)
 
 
 # ---------------------------------------------------------------- the run

@@ -65,6 +65,49 @@ class NextItemSerializer(serializers.Serializer):
         return screen_texts(assignment)[1]
 
 
+# The next-item and submit answers are built by the functions below rather than by instantiating these
+# serializers, which document them for the schema: those two calls are the labeling hot path, and a
+# serializer instance costs 0.1-0.2 ms (DRF deep-copies its fields every time). Tests check both agree.
+_TIMESTAMP = serializers.DateTimeField()
+
+
+def next_item_data(assignment: Assignment) -> dict:
+    """NextItemSerializer(assignment).data, built directly."""
+    first, second = screen_texts(assignment)
+    campaign = assignment.comparison.campaign
+    return {
+        "assignment_id": assignment.pk,
+        "campaign": campaign.name,
+        "task_kind": campaign.task_kind,
+        "prompt": assignment.comparison.prompt.text,
+        "first": first,
+        "second": second,
+        "leased_until": _TIMESTAMP.to_representation(assignment.leased_until),
+    }
+
+
+def judgement_output_data(judgement) -> dict:
+    """JudgementOutputSerializer(judgement).data, built directly."""
+    return {
+        "judgement_id": judgement.pk,
+        "assignment_id": judgement.assignment_id,
+        "choice": screen_choice(choice=judgement.choice, swapped=judgement.assignment.swapped),
+        "completion_choice": judgement.choice,
+        "strength": judgement.strength,
+        "created_at": _TIMESTAMP.to_representation(judgement.created_at),
+    }
+
+
+def rating_output_data(rating) -> dict:
+    """RatingOutputSerializer(rating).data, built directly."""
+    return {
+        "rating_id": rating.pk,
+        "assignment_id": rating.assignment_id,
+        "value": rating.value,
+        "created_at": _TIMESTAMP.to_representation(rating.created_at),
+    }
+
+
 class JudgementOutputSerializer(serializers.Serializer):
     judgement_id = serializers.IntegerField(source="pk")
     assignment_id = serializers.IntegerField()

@@ -28,6 +28,9 @@ from annotator.api.serializers import (
     NextItemSerializer,
     RatingInputSerializer,
     RatingOutputSerializer,
+    judgement_output_data,
+    next_item_data,
+    rating_output_data,
 )
 from annotator.selectors.campaigns import campaign_statistics, campaigns_active
 from annotator.selectors.judgements import assignments_answered_by_labeler
@@ -104,7 +107,7 @@ class NextItemView(LabelerAPIView):
         leases = assignment_next(labeler=request.user, campaign=campaign, prefetch=0)
         if not leases:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(NextItemSerializer(leases[0]).data)
+        return Response(next_item_data(leases[0]))
 
 
 class JudgementSubmitView(LabelerAPIView):
@@ -128,7 +131,7 @@ class JudgementSubmitView(LabelerAPIView):
             rationale=answer.validated_data["rationale"],
             milliseconds=answer.validated_data["milliseconds"],
         )
-        return Response(JudgementOutputSerializer(judgement).data, status=status.HTTP_201_CREATED)
+        return Response(judgement_output_data(judgement), status=status.HTTP_201_CREATED)
 
 
 class RatingSubmitView(LabelerAPIView):
@@ -143,7 +146,7 @@ class RatingSubmitView(LabelerAPIView):
         answer = RatingInputSerializer(data=request.data)
         answer.is_valid(raise_exception=True)
         rating = rating_submit(labeler=request.user, assignment_id=assignment_pk, **answer.validated_data)
-        return Response(RatingOutputSerializer(rating).data, status=status.HTTP_201_CREATED)
+        return Response(rating_output_data(rating), status=status.HTTP_201_CREATED)
 
 
 class HistoryPagination(PageNumberPagination):

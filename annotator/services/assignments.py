@@ -143,6 +143,13 @@ _LEASE_INSERT = f"""
     RETURNING id, comparison_id
 """
 
+
+
+def lease_insert_sql() -> str:
+    """The claim's lease write (parameters: campaign, labeler, status, swapped, now, until, reserved)."""
+    return _LEASE_INSERT.format(lock=row_lock("FOR UPDATE OF c SKIP LOCKED"))
+
+
 _ITEM_BY_ID = f"SELECT {_ITEM_COLUMNS} FROM {_COMPARISON} c {_ITEM_JOINS} WHERE c.id = %s"
 
 
@@ -152,7 +159,7 @@ def _lease_insert(*, campaign: Campaign, labeler: AbstractBaseUser, now: datetim
     until = now + timedelta(seconds=campaign.lease_seconds)
     with connection.cursor() as cursor:
         cursor.execute(
-            _LEASE_INSERT.format(lock=row_lock("FOR UPDATE OF c SKIP LOCKED")),
+            lease_insert_sql(),
             claim_sql_params(
                 campaign=campaign.pk, labeler=labeler.pk, status=AssignmentStatus.LEASED.value, swapped=swapped, now=now,
                 until=connection.ops.adapt_datetimefield_value(until),

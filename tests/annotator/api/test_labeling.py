@@ -182,3 +182,28 @@ def test_rating_for_pairwise_item_is_400(api, labeler, campaign):
     assert not Rating.objects.exists()
     lease.refresh_from_db()
     assert lease.status == AssignmentStatus.LEASED
+
+
+@pytest.mark.parametrize("swapped", [False, True])
+def test_hot_path_answers_match_their_documented_serializers(api, labeler, campaign, swapped):
+    """next item and submit build their JSON directly; the serializers document it for the schema."""
+    from annotator.api.serializers import (
+        JudgementOutputSerializer,
+        NextItemSerializer,
+        RatingOutputSerializer,
+        judgement_output_data,
+        next_item_data,
+        rating_output_data,
+    )
+
+    lease = AssignmentFactory(comparison=campaign.comparisons.first(), labeler=labeler, swapped=swapped)
+    assert next_item(api, campaign) == dict(NextItemSerializer(lease).data) == next_item_data(lease)
+    response = judge(api, lease.pk, choice="second", strength=3)
+    judgement = Judgement.objects.get(assignment=lease)
+    assert response.json() == dict(JudgementOutputSerializer(judgement).data) == judgement_output_data(judgement)
+    rating_campaign = CampaignFactory(task_kind=TaskKind.RATING)
+    rating_lease = AssignmentFactory(comparison=RatingItemFactory(campaign=rating_campaign), labeler=labeler)
+    response = api.post(f"/api/assignments/{rating_lease.pk}/rating/", {"value": "neutral", "milliseconds": 5},
+                        format="json")
+    rating = Rating.objects.get(assignment=rating_lease)
+    assert response.json() == dict(RatingOutputSerializer(rating).data) == rating_output_data(rating)
