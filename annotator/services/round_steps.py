@@ -112,8 +112,9 @@ def reward_model_store(*, round_: Round, path: Path, metrics: dict, export: Pref
     return {
         **metrics,
         "data/judgements": export.judgements,
-        "data/train_pairs": len(export.train),
-        "data/heldout_pairs": len(export.heldout),
+        # What the trainer used: with no control pairs to hold out it holds out a share of the train pairs.
+        "data/train_pairs": metrics.get("train/examples", len(export.train)),
+        "data/heldout_pairs": metrics.get("eval/pairs", len(export.heldout)),
         "data/ties": export.ties,
         "data/both_bad_skipped": export.both_bad_skipped,
     }

@@ -82,7 +82,12 @@ def test_rounds_on_a_real_worker_with_simulated_labelers(start_worker, tiny_camp
         for r in rounds
     ]
     for round_ in rounds[1:]:
-        assert round_.metrics["training_reward"]["data/judgements"] == judgements_before[round_.number]
+        training = round_.metrics["training_reward"]
+        assert training["data/judgements"] == judgements_before[round_.number]
+        # The pairs the summary reports are the ones the reward model trained and was measured on.
+        assert training["data/train_pairs"] + training["data/heldout_pairs"] == (
+            training["data/judgements"] - training["data/both_bad_skipped"])
+        assert training["data/heldout_pairs"] == training["eval/pairs"] > 0
         assert RewardModel.objects.filter(round=round_).count() == 1
         assert PolicyCheckpoint.objects.filter(round=round_, label="final").count() == 1
         assert round_.metrics["selecting"]["pairs_published"] == Comparison.objects.filter(round=round_).count() > 0
