@@ -3,7 +3,13 @@
 Each member is a sequence-classification head (one logit) on the LM backbone. With `pooling="last"` (the
 default) the score is the head's output at the last token, as Hugging Face's sequence classifiers do; with
 `pooling="mean"` it is averaged over the completion's tokens (a tiny backbone may not carry a sentiment word
-seen early to the last position, while every token's own output can learn it).
+seen early to the last position, while every token's own output can learn it), with `"sum"` summed.
+`features="embeddings"` puts the head on the input token embeddings instead of the last hidden state: a bag of
+tokens, with only the embedding table and the head trained. For a lexicon-like judge (VADER) and a from-scratch
+backbone that is what generalises from 1,000 pairs; a fine-tuned backbone memorises them. `train_backbone=False`
+trains the head alone (a linear probe), `weight_decay` shrinks what the data does not support (AdamW decays every
+embedding row, so tokens the pairs never show drift toward a score of 0), and `early_stopping` keeps each member's
+best epoch on the held-out data (whose metrics are then slightly optimistic: they chose the epoch).
 
 Pairwise members minimise the Bradley-Terry cross-entropy with soft targets (1 for a preference, 0.5 for a tie)
 weighted by the judgement's strength; rating members minimise a binary cross-entropy with positive = 1,
@@ -43,7 +49,8 @@ from models_rl.device import cpu_threads, pick_device, set_seed
 
 ENSEMBLE_FILE = "ensemble.json"
 RATING_TARGETS = {"positive": 1.0, "neutral": 0.5, "negative": 0.0}
-POOLINGS = ("mean", "last")
+POOLINGS = ("mean", "sum", "last")
+FEATURES = ("hidden", "embeddings")
 ProgressCallback = Callable[[dict], None]
 
 
@@ -76,8 +83,16 @@ class RewardModelConfig:
     batch_size: int = field(default=32, metadata={"help": "pairs (or rating examples) per optimiser step"})
     learning_rate: float = field(default=3e-4, metadata={"help": "AdamW learning rate, constant after a short warm-up"})
     max_length: int = field(default=128, metadata={"help": "tokens of prompt + text kept; longer inputs lose their start, never the end"})
-    pooling: str = field(default="last", metadata={"help": "score = head output averaged over the completion's tokens, or at the last token",
-                                                   "choices": POOLINGS})
+    pooling: str = field(default="last", metadata={"help": "score = head output averaged or summed over the completion's tokens, "
+                                                   "or at the last token", "choices": POOLINGS})
+    features: str = field(default="hidden", metadata={"help": "what the head reads at each token: the backbone's last hidden state, or "
+                                                      "the input token embeddings (no context: a bag of tokens; mean or sum pooling)",
+                                                      "choices": FEATURES})
+    train_backbone: bool = field(default=True, metadata={"help": "fine-tune the backbone (with embeddings features: the embedding "
+                                                         "table) along with the head; --no-train-backbone trains the head alone"})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
+    early_stopping: bool = field(default=False, metadata={"help": "score the held-out data after every epoch and keep each "
+                                                          "member's weights from the epoch with the lowest held-out loss"})
     heldout_fraction: float = field(default=0.1, metadata={"help": "share held out for eval when no held-out set is given"})
     seed: int = field(default=0, metadata={"help": "seed of member 0; member k uses seed + k"})
 
@@ -146,23 +161,28 @@ def _encode(tokenizer, prompts: Sequence[str], texts: Sequence[str], max_length:
 
 
 def _forward_scores(model, tokenizer, prompts: Sequence[str], texts: Sequence[str], max_length: int, device: str,
-                    pooling: str) -> torch.Tensor:
-    """One score per (prompt, text): the head's per-token outputs pooled as `pooling` says."""
+                    pooling: str, features: str = "hidden") -> torch.Tensor:
+    """One score per (prompt, text): the head's per-token outputs, on the last hidden state or on the input
+    embeddings as `features` says, pooled as `pooling` says."""
     input_ids, attention, completion = _encode(tokenizer, prompts, texts, max_length, device)
-    hidden = model.base_model(input_ids=input_ids, attention_mask=attention, use_cache=False).last_hidden_state
-    per_token = model.score(hidden).squeeze(-1)
+    if features == "embeddings":
+        states = model.get_input_embeddings()(input_ids)
+    else:
+        states = model.base_model(input_ids=input_ids, attention_mask=attention, use_cache=False).last_hidden_state
+    per_token = model.score(states).squeeze(-1)
     if pooling == "last":
         return per_token[torch.arange(len(per_token), device=device), attention.sum(dim=1) - 1]
-    return (per_token * completion).sum(dim=1) / completion.sum(dim=1)
+    summed = (per_token * completion).sum(dim=1)
+    return summed if pooling == "sum" else summed / completion.sum(dim=1)
 
 
 @torch.no_grad()
 def _score_all(model, tokenizer, prompts: Sequence[str], texts: Sequence[str], max_length: int, device: str,
-               pooling: str, batch_size: int = 64) -> np.ndarray:
+               pooling: str, features: str = "hidden", batch_size: int = 64) -> np.ndarray:
     model.eval()
     out = [
         _forward_scores(model, tokenizer, prompts[i : i + batch_size], texts[i : i + batch_size], max_length, device,
-                        pooling)
+                        pooling, features)
         .float().cpu().numpy()
         for i in range(0, len(prompts), batch_size)
     ]
@@ -173,12 +193,13 @@ class RewardEnsemble:
     """The K members of a trained reward model; scores are raw logits (comparable within one ensemble)."""
 
     def __init__(self, members: list, tokenizer, *, kind: str, max_length: int, pooling: str, device: str,
-                 metrics: dict):
+                 metrics: dict, features: str = "hidden"):
         self.members = members
         self.tokenizer = tokenizer
         self.kind = kind
         self.max_length = max_length
         self.pooling = pooling
+        self.features = features
         self.device = device
         self.metrics = metrics
 
@@ -196,13 +217,15 @@ class RewardEnsemble:
             members.append(model.eval())
         return cls(members, tokenizer, kind=manifest["kind"], max_length=manifest["config"]["max_length"],
                    pooling=manifest["config"].get("pooling", "last"),  # ensembles saved before pooling existed
+                   features=manifest["config"].get("features", "hidden"),  # ... and before features existed
                    device=device, metrics=manifest.get("metrics", {}))
 
     def member_scores(self, prompts: Sequence[str], texts: Sequence[str]) -> np.ndarray:
         """Scores of shape [members, n]."""
         if len(prompts) != len(texts):
             raise ValueError(f"{len(prompts)} prompts but {len(texts)} texts")
-        return np.stack([_score_all(m, self.tokenizer, prompts, texts, self.max_length, self.device, self.pooling) for m in self.members])
+        return np.stack([_score_all(m, self.tokenizer, prompts, texts, self.max_length, self.device, self.pooling, self.features)
+                         for m in self.members])
 
     def score(self, prompts: Sequence[str], texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(mean, std) over members for each text; std is 0 for a single member."""
@@ -234,13 +257,13 @@ def train_reward_model(
     def batch_loss(model, tokenizer, batch: list[PreferencePair], device: str) -> torch.Tensor:
         prompts = [p.prompt for p in batch]
         scores = _forward_scores(model, tokenizer, prompts + prompts, [p.chosen for p in batch] + [p.rejected for p in batch],
-                                 config.max_length, device, config.pooling)
+                                 config.max_length, device, config.pooling, config.features)
         r_chosen, r_rejected = scores.chunk(2)
         target = torch.tensor([0.5 if p.tie else 1.0 for p in batch], device=device)
         weight = torch.tensor([p.strength / 2 for p in batch], device=device)
         return pairwise_loss(r_chosen, r_rejected, target, weight)
 
-    train_metrics = _train_ensemble(train, batch_loss, config, kind="pairwise", progress=progress)
+    train_metrics = _train_ensemble(train, held, batch_loss, config, kind="pairwise", progress=progress)
     ensemble = RewardEnsemble.load(config.output_dir) if held else None  # loading K members costs seconds
     metrics = {**train_metrics, **pairwise_eval_metrics(ensemble, held, gold=gold)}
     _write_manifest(config, kind="pairwise", metrics=metrics)
@@ -264,10 +287,10 @@ def train_rating_model(
 
     def batch_loss(model, tokenizer, batch: list[RatingExample], device: str) -> torch.Tensor:
         scores = _forward_scores(model, tokenizer, [e.prompt for e in batch], [e.text for e in batch], config.max_length, device,
-                                 config.pooling)
+                                 config.pooling, config.features)
         return rating_loss(scores, torch.tensor([RATING_TARGETS[e.value] for e in batch], device=device))
 
-    train_metrics = _train_ensemble(train, batch_loss, config, kind="rating", progress=progress)
+    train_metrics = _train_ensemble(train, held, batch_loss, config, kind="rating", progress=progress)
     ensemble = RewardEnsemble.load(config.output_dir) if held else None
     metrics = {**train_metrics, **rating_eval_metrics(ensemble, held, gold=gold)}
     _write_manifest(config, kind="rating", metrics=metrics)
@@ -279,6 +302,10 @@ def _split(items: list, heldout: list | None, config: RewardModelConfig) -> tupl
         raise ValueError("no training examples given")
     if config.pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {config.pooling!r}")
+    if config.features not in FEATURES:
+        raise ValueError(f"features must be one of {', '.join(FEATURES)}, got {config.features!r}")
+    if config.features == "embeddings" and config.pooling == "last":
+        raise ValueError("features='embeddings' has no context: the last token alone says little; use mean or sum pooling")
     if heldout is not None:
         return list(items), list(heldout)
     shuffled = list(items)
@@ -289,16 +316,17 @@ def _split(items: list, heldout: list | None, config: RewardModelConfig) -> tupl
     return shuffled[n_held:], shuffled[:n_held]
 
 
-def _train_ensemble(items: list, batch_loss, config: RewardModelConfig, *, kind: str,
+def _train_ensemble(items: list, held: list, batch_loss, config: RewardModelConfig, *, kind: str,
                     progress: ProgressCallback | None) -> dict:
-    """Train and save each member in turn; returns "train/*" metrics averaged over members."""
+    """Train and save each member in turn; returns "train/*" metrics averaged over members. With
+    `config.early_stopping` (and held-out data) each member is saved as it was after its best epoch on `held`."""
     device = pick_device()
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     steps_per_epoch = math.ceil(len(items) / config.batch_size)
     total = config.ensemble_size * config.epochs * steps_per_epoch
     bar = tqdm(total=total, desc=f"reward model ({kind})", disable=progress is not None)
-    step, first_losses, last_losses = 0, [], []
+    step, first_losses, last_losses, best_epochs = 0, [], [], []
     for member in range(config.ensemble_size):
         member_seed = config.seed + member
         set_seed(member_seed)
@@ -306,18 +334,19 @@ def _train_ensemble(items: list, batch_loss, config: RewardModelConfig, *, kind:
         # Member 0 sees the data as given; the others a bootstrap resample, so the ensemble spread means something.
         data = list(items) if member == 0 else [rng.choice(items) for _ in items]
         model, tokenizer = _load_scorer(config.base_model_path, device)
-        model.train()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.0)
+        trained = _trainable_parameters(model, config)
+        optimizer = torch.optim.AdamW(trained, lr=config.learning_rate, weight_decay=config.weight_decay)
         warmup = max(1, steps_per_epoch // 4)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, (s + 1) / warmup))
-        epoch_losses = []
+        epoch_losses, best_loss, best_state, best_epoch = [], math.inf, None, config.epochs - 1
         for epoch in range(config.epochs):
+            model.train()
             rng.shuffle(data)
             losses = []
             for start in range(0, len(data), config.batch_size):
                 loss = batch_loss(model, tokenizer, data[start : start + config.batch_size], device)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                torch.nn.utils.clip_grad_norm_(trained, 1.0)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
@@ -329,19 +358,50 @@ def _train_ensemble(items: list, batch_loss, config: RewardModelConfig, *, kind:
                 bar.update(1)
                 bar.set_postfix(loss=f"{losses[-1]:.4f}", member=member)
             epoch_losses.append(float(np.mean(losses)))
+            if config.early_stopping and held:
+                held_loss = _heldout_loss(model, tokenizer, held, batch_loss, config.batch_size, device)
+                if held_loss < best_loss:
+                    best_loss, best_epoch = held_loss, epoch
+                    best_state = {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
+        if best_state is not None:
+            model.load_state_dict(best_state)
         first_losses.append(epoch_losses[0])
-        last_losses.append(epoch_losses[-1])
+        last_losses.append(epoch_losses[best_epoch])
+        best_epochs.append(best_epoch + 1)
         model.save_pretrained(output_dir / f"member_{member}")
         tokenizer.save_pretrained(output_dir / f"member_{member}")
-        del model, optimizer
+        del model, optimizer, best_state
     bar.close()
     _write_manifest(config, kind=kind, metrics={})
     return {
-        "train/loss": float(np.mean(last_losses)),
+        "train/loss": float(np.mean(last_losses)),  # of the epoch that was kept
         "train/loss_first_epoch": float(np.mean(first_losses)),
+        "train/epochs_kept": float(np.mean(best_epochs)),
         "train/examples": len(items),
         "train/steps": step,
     }
+
+
+def _trainable_parameters(model, config: RewardModelConfig) -> list[torch.nn.Parameter]:
+    """The head, plus the part of the backbone the head reads when `train_backbone` (all of it for hidden
+    features, the embedding table for embeddings features); everything else is frozen."""
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    parts = [model.score]
+    if config.train_backbone:
+        parts.append(model.get_input_embeddings() if config.features == "embeddings" else model.base_model)
+    trained = list(dict.fromkeys(p for part in parts for p in part.parameters()))  # tied weights appear once
+    for parameter in trained:
+        parameter.requires_grad_(True)
+    return trained
+
+
+@torch.no_grad()
+def _heldout_loss(model, tokenizer, held: list, batch_loss, batch_size: int, device: str) -> float:
+    model.eval()
+    losses = [(batch_loss(model, tokenizer, held[i : i + batch_size], device).item(), len(held[i : i + batch_size]))
+              for i in range(0, len(held), batch_size)]
+    return sum(loss * n for loss, n in losses) / sum(n for _, n in losses)
 
 
 def _write_manifest(config: RewardModelConfig, *, kind: str, metrics: dict) -> None:

@@ -177,3 +177,89 @@ def test_command_line_trains_from_trl_style_jsonl(tiny_policy_dir, lines, tmp_pa
     help_text = subprocess.run([sys.executable, "-m", "models_rl.reward_model", "--help"], capture_output=True,
                                text=True, check=True).stdout
     assert "--ensemble-size" in help_text and "--pairs" in help_text
+
+
+def _fresh_head(tiny_policy_dir, seed: int) -> torch.Tensor:
+    """The head a member starts from: training seeds with its member seed before loading the scorer."""
+    from models_rl.reward_model import _load_scorer
+
+    torch.manual_seed(seed)
+    return _load_scorer(tiny_policy_dir, "cpu")[0].score.weight.detach().clone()
+
+
+@pytest.mark.slow
+def test_frozen_backbone_trains_the_head_alone(tiny_policy_dir, lines, tmp_path):
+    config = RewardModelConfig(base_model_path=str(tiny_policy_dir), output_dir=str(tmp_path), epochs=2,
+                               learning_rate=1e-2, max_length=64, pooling="mean", train_backbone=False, seed=3)
+    train_reward_model(gold_pairs(lines[:96], seed=0), config, heldout=[], progress=lambda report: None)
+    member = RewardEnsemble.load(tmp_path).members[0]
+    policy = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+    for name, before in policy.transformer.state_dict().items():
+        assert torch.equal(before, member.transformer.state_dict()[name]), name
+    assert not torch.allclose(member.score.weight, _fresh_head(tiny_policy_dir, seed=3))
+
+
+def test_embedding_features_train_the_embedding_table_and_head_and_learn_sentiment_words(tiny_policy_dir, lines, tmp_path):
+    config = RewardModelConfig(base_model_path=str(tiny_policy_dir), output_dir=str(tmp_path), epochs=5,
+                               learning_rate=1e-2, weight_decay=1.0, max_length=64, pooling="mean",
+                               features="embeddings", seed=4)
+    result = train_reward_model(gold_pairs(lines[:400], seed=0), config, heldout=gold_pairs(lines[400:], seed=1),
+                                gold=VaderGold(), progress=lambda report: None)
+    assert result.metrics["eval/accuracy"] > 0.8  # a bag of tokens is what VADER is
+
+    ensemble = RewardEnsemble.load(tmp_path)
+    assert ensemble.features == "embeddings"
+    member = ensemble.members[0]
+    policy = AutoModelForCausalLM.from_pretrained(tiny_policy_dir)
+    assert not torch.allclose(policy.transformer.wte.weight, member.transformer.wte.weight)
+    assert torch.equal(policy.transformer.h[0].mlp.c_fc.weight, member.transformer.h[0].mlp.c_fc.weight)
+    assert not torch.allclose(member.score.weight, _fresh_head(tiny_policy_dir, seed=4))
+
+    # The score is a bag of tokens: the same words in another order score the same.
+    mean, _ = ensemble.score(["Now is the winter"] * 3, [" my love and joy", " joy and my love", " my hate and grief"])
+    assert mean[0] == pytest.approx(mean[1], abs=1e-4)
+    assert mean[0] > mean[2]
+
+
+def test_early_stopping_keeps_the_epoch_with_the_lowest_heldout_loss(tiny_policy_dir, lines, tmp_path):
+    # Training labels at random, held-out labels from gold: every epoch after the first fits noise.
+    rng = random.Random(5)
+    noisy = [PreferencePair(p.prompt, p.rejected, p.chosen, strength=3) if rng.random() < 0.5 else
+             PreferencePair(p.prompt, p.chosen, p.rejected, strength=3) for p in gold_pairs(lines[:200], seed=0) if not p.tie]
+    heldout = gold_pairs(lines[400:], seed=1)
+
+    def train(out, epochs: int, early_stopping: bool):
+        config = RewardModelConfig(base_model_path=str(tiny_policy_dir), output_dir=str(out), epochs=epochs,
+                                   learning_rate=3e-2, max_length=64, pooling="mean", features="embeddings",
+                                   early_stopping=early_stopping, seed=6)
+        return train_reward_model(noisy, config, heldout=heldout, progress=lambda report: None).metrics
+
+    stopped = train(tmp_path / "stopped", epochs=6, early_stopping=True)
+    kept = int(stopped["train/epochs_kept"])
+    assert kept < 6
+    assert stopped["train/steps"] == 6 * -(-len(noisy) // 32)  # all epochs ran; the weights kept are earlier ones
+    again = train(tmp_path / "again", epochs=kept, early_stopping=False)
+    assert stopped["eval/loss"] == pytest.approx(again["eval/loss"], rel=1e-5)
+    full = train(tmp_path / "full", epochs=6, early_stopping=False)
+    assert full["eval/loss"] > stopped["eval/loss"]
+
+
+def test_ensembles_saved_before_pooling_and_features_existed_still_load(tiny_policy_dir, lines, tmp_path):
+    config = RewardModelConfig(base_model_path=str(tiny_policy_dir), output_dir=str(tmp_path), epochs=1, max_length=64)
+    train_reward_model(gold_pairs(lines[:32], seed=0), config, heldout=[], progress=lambda report: None)
+    prompts, texts = ["Now is the winter"] * 2, [" of our discontent", " my love and joy"]
+    expected = RewardEnsemble.load(tmp_path).score(prompts, texts)[0]
+    manifest = json.loads((tmp_path / "ensemble.json").read_text())
+    for key in ("pooling", "features", "train_backbone", "weight_decay", "early_stopping"):
+        del manifest["config"][key]
+    (tmp_path / "ensemble.json").write_text(json.dumps(manifest))
+    ensemble = RewardEnsemble.load(tmp_path)
+    assert (ensemble.pooling, ensemble.features) == ("last", "hidden")
+    np.testing.assert_allclose(ensemble.score(prompts, texts)[0], expected, rtol=1e-5)
+
+
+def test_embedding_features_need_a_pooled_completion(tiny_policy_dir, tmp_path):
+    config = RewardModelConfig(base_model_path=str(tiny_policy_dir), output_dir=str(tmp_path), features="embeddings",
+                               pooling="last")
+    with pytest.raises(ValueError, match="mean or sum pooling"):
+        train_reward_model([PreferencePair("p", "a", "b")], config)
