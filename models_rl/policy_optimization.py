@@ -3,7 +3,8 @@
 - `optimize_rl`: RLOO (TRL) against a `RewardEnsemble`. The reward is the ensemble's mean score, normalised
   with a mean and std measured once on samples of the starting policy, minus kl_coef * log(pi / pi_ref) summed
   over the completion. KL per completion (nats) is watched after every step: each time it crosses one of
-  `kl_levels` the policy is saved as a checkpoint, and training stops once it reaches `kl_limit`.
+  `kl_levels` the policy is saved as a checkpoint, and training stops once it reaches `kl_limit` (with
+  `kl_window` > 1, "it" is the mean of the last few batches' KL: one batch's estimate is noisy).
 - `optimize_dpo`: DPO (TRL) on the collected pairs against the reference policy; ties carry no DPO signal and
   are skipped (and counted in "train/ties_skipped").
 - `optimize_best_of_n`: sample n completions per prompt, keep the one the reward model likes best, fine-tune
@@ -48,6 +49,8 @@ class RLConfig:
     kl_coef: float = field(default=0.05, metadata={"help": "beta: reward penalty per nat of KL to the reference"})
     kl_levels: tuple[float, ...] = field(default=(0.5, 1, 2, 4, 8), metadata={"help": "save a checkpoint when KL per completion (nats) crosses each"})
     kl_limit: float = field(default=10.0, metadata={"help": "stop when KL per completion (nats) reaches this"})
+    kl_window: int = field(default=1, metadata={"help": "the KL that levels and the stop compare is the mean over the last this "
+                                                "many measured batches (one batch of completions gives a noisy estimate)"})
     max_steps: int = field(default=200, metadata={"help": "optimiser steps at most"})
     batch_size: int = field(default=32, metadata={"help": "completions per step (a multiple of num_generations)"})
     num_generations: int = field(default=8, metadata={"help": "completions per prompt; RLOO's baseline is their leave-one-out mean"})
@@ -120,6 +123,8 @@ def optimize_rl(prompts: list[str], config: RLConfig, progress: ProgressCallback
         raise ValueError("batch_size must be a multiple of num_generations, which must be at least 2")
     if config.kl_coef <= 0:
         raise ValueError("kl_coef must be > 0")
+    if config.kl_window < 1:
+        raise ValueError("kl_window must be at least 1")
     levels = sorted(level for level in config.kl_levels if level < config.kl_limit)
     reference = config.reference_path or config.policy_path
     output_dir = Path(config.output_dir)
@@ -133,6 +138,7 @@ def optimize_rl(prompts: list[str], config: RLConfig, progress: ProgressCallback
 
     checkpoints: list[Checkpoint] = []
     history: list[dict] = []
+    batch_kls: list[float] = []
 
     def after_step(metrics: dict, save: Callable[[Path], None]) -> bool:
         """Add KL per completion; save a checkpoint at each newly crossed level; stop at the limit."""
@@ -140,8 +146,9 @@ def optimize_rl(prompts: list[str], config: RLConfig, progress: ProgressCallback
             history.append(dict(metrics))
             return False
         # RLOO measured this on the batch it just generated, i.e. for the policy before this step's update.
-        kl = metrics["policy/kl_token"] * metrics["policy/completion_length"]
-        metrics.update({"policy/kl": kl, "policy/sqrt_kl": math.sqrt(max(kl, 0.0))})
+        batch_kls.append(metrics["policy/kl_token"] * metrics["policy/completion_length"])
+        kl = float(np.mean(batch_kls[-config.kl_window:]))
+        metrics.update({"policy/kl": kl, "policy/kl_batch": batch_kls[-1], "policy/sqrt_kl": math.sqrt(max(kl, 0.0))})
         history.append(dict(metrics))
         crossed = [level for level in levels if kl >= level and not any(c.label == _level_label(level) for c in checkpoints)]
         if crossed:

@@ -134,6 +134,22 @@ def test_rl_stops_when_kl_reaches_the_limit(tiny_policy_dir, reward_model_dir, t
 
 
 @pytest.mark.slow
+def test_kl_window_stops_on_the_mean_of_the_last_batches(tiny_policy_dir, reward_model_dir, tmp_path):
+    reports: list[dict] = []
+    config = RLConfig(policy_path=str(tiny_policy_dir), reward_model_path=str(reward_model_dir), output_dir=str(tmp_path),
+                      kl_coef=0.01, kl_levels=(0.25,), kl_limit=1.0, kl_window=3, max_steps=80, batch_size=8,
+                      num_generations=4, num_iterations=1, max_new_tokens=8, learning_rate=1e-2, reward_norm_samples=16)
+    result = optimize_rl(shakespeare_prompts(64, seed=0), config, progress=reports.append)
+    measured = [r for r in reports if "policy/kl_batch" in r]
+    batch = [r["policy/kl_batch"] for r in measured]
+    for i, report in enumerate(measured):
+        assert report["policy/kl"] == pytest.approx(np.mean(batch[max(0, i - 2) : i + 1]))
+    assert result.metrics["policy/stopped_at_kl_limit"]
+    assert all(r["policy/kl"] < 1.0 for r in measured[:-1]) and measured[-1]["policy/kl"] >= 1.0
+    assert result.checkpoints[-1].kl == pytest.approx(measured[-1]["policy/kl"])
+
+
+@pytest.mark.slow
 def test_dpo_raises_the_chosen_over_rejected_margin(tiny_policy_dir, shakespeare_sample, tmp_path):
     gold, rng = VaderGold(), random.Random(0)
     pairs = []
