@@ -57,7 +57,7 @@ _LEDGER = LedgerEntry._meta.db_table
 _LEDGER_TAIL = f"FROM {_LEDGER} e WHERE e.campaign_id = k.id AND e.id > k.ledger_prefix_end_id"
 _RESERVED = f"""(SELECT COALESCE(SUM(a.reserved_amount), 0)
          FROM {Assignment._meta.db_table} a JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id
-        WHERE a.status = {LEASED} AND a.leased_until > %(now)s AND c.campaign_id = k.id)"""
+        WHERE a.status = {LEASED} AND a.leased_until > %(now)s AND c.campaign_id = %(campaign)s)"""
 
 # Spent and reserved of campaign %(campaign)s at %(now)s, in one statement (one snapshot).
 MONEY_SPENT_AND_RESERVED_SQL = f"""
@@ -66,13 +66,13 @@ MONEY_SPENT_AND_RESERVED_SQL = f"""
 """
 
 # Both SET expressions read the row as it was, so the sum and the new end cover the same entries; RETURNING
-# reads the row as updated, whose memo is then all that was spent.
+# reads the row as updated, whose memo is then all that was spent. (SQLite's RETURNING cannot name the alias.)
 _LEDGER_PREFIX_ADVANCE_SQL = f"""
     UPDATE {Campaign._meta.db_table} AS k SET
       ledger_prefix_sum = k.ledger_prefix_sum + (SELECT COALESCE(SUM(e.amount), 0) {_LEDGER_TAIL}),
       ledger_prefix_end_id = COALESCE((SELECT MAX(e.id) {_LEDGER_TAIL}), k.ledger_prefix_end_id)
      WHERE k.id = %(campaign)s
-    RETURNING k.ledger_prefix_sum, {_RESERVED}
+    RETURNING ledger_prefix_sum, {_RESERVED}
 """
 
 
