@@ -3,13 +3,20 @@
 1. the Shakespeare base model (`ensure_base_model`, cached) samples two completions for each of `--pairs`
    training prompts; a noisy VADER labeler (Bradley-Terry, temperature 0.1, tie band 0.05) judges each pair;
 2. a reward model (Bradley-Terry, ties as 0.5, strength as weight) trains on them; its held-out accuracy,
-   ECE and agreement with noiseless VADER are printed;
-3. RLOO optimises the policy against it with a KL penalty, saving checkpoints at KL 0.5, 1, 2, 4, 8 nats;
+   ECE and agreement with noiseless VADER are printed. By default it is a bag of tokens: a linear head on the
+   base model's input token embeddings, averaged over the completion, with the embedding table and head trained
+   under weight decay (VADER is a lexicon; the fine-tuned from-scratch backbone, `--rm-features hidden
+   --rm-pooling last --rm-learning-rate 1e-3 --rm-epochs 4 --rm-weight-decay 0`, memorises the 1,000 pairs and
+   ranks fresh samples less like VADER: Spearman 0.26 against 0.32 on 2,000 of them);
+3. RLOO optimises the policy against it with a KL penalty, saving checkpoints at KL 0.5, 1, 2, 4 nats and
+   stopping once the KL per completion (mean of the last 5 batches' estimates) reaches `--kl-limit` (8 nats: the
+   policy saved after the last steps is ahead of that lagging mean; re-measured on held-out samples it has
+   landed between 8.1 and 9.6 nats in four runs, under the target's 10);
 4. for the base and every checkpoint: mean gold (VADER) reward of samples on held-out prompts and KL from
    the base; finally the share of held-out prompts on which gold prefers the final policy's sample to the
    base model's (ties count half). Target: >= 75 % at KL < 10 nats.
 
-    .venv/bin/python bench/sentiment_rlhf.py [--pairs 1000] [--rl-steps 200]
+    .venv/bin/python bench/sentiment_rlhf.py [--pairs 1000] [--rl-steps 400] [--kl-limit 8] [--seed 0]
 """
 
 import argparse
@@ -35,9 +42,9 @@ def artifact_dir() -> Path:
     return Path(root) / "bench" if root else Path(__file__).resolve().parent / "out"
 
 
-def labelled_pairs(policy: Path, prompts: list[str], labeler, tokens: int) -> list[PreferencePair]:
+def labelled_pairs(policy: Path, prompts: list[str], labeler, tokens: int, seed: int = 0) -> list[PreferencePair]:
     """Two samples per prompt, judged by the labeler; "both_bad" pairs are left out (none without a threshold)."""
-    drawn = sample(policy, prompts, SamplingConfig(max_new_tokens=tokens, seed=0), samples_per_prompt=2)
+    drawn = sample(policy, prompts, SamplingConfig(max_new_tokens=tokens, seed=seed), samples_per_prompt=2)
     pairs = []
     for first, second in zip(drawn[0::2], drawn[1::2]):
         choice, strength = labeler.prefer(first.prompt, first.text, second.text)
@@ -54,18 +61,32 @@ def gold_rewards(policy: Path, prompts: list[str], tokens: int, seed: int) -> tu
     return [s.text for s in drawn], np.array([gold.score(s.prompt, s.text) for s in drawn])
 
 
+def win_rate(gold: np.ndarray, base_gold: np.ndarray) -> float:
+    """Share of prompts on which gold scores the policy's sample above the base model's; ties count half."""
+    return float(np.mean(np.where(gold > base_gold, 1.0, np.where(gold == base_gold, 0.5, 0.0))))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=1000, help="training prompts, one labelled pair each")
     parser.add_argument("--heldout-prompts", type=int, default=200)
     parser.add_argument("--tokens", type=int, default=32, help="completion length (longer: more words for VADER)")
-    parser.add_argument("--rl-steps", type=int, default=200)
+    parser.add_argument("--rl-steps", type=int, default=400, help="RL steps at most (the KL limit usually stops it first)")
     parser.add_argument("--kl-coef", type=float, default=0.05)
+    parser.add_argument("--kl-limit", type=float, default=8.0,
+                        help="RL stops once KL per completion reaches this (the target asks for under 10 nats)")
+    parser.add_argument("--kl-window", type=int, default=5,
+                        help="the KL compared with the limit is the mean of the last this many batches' estimates")
     parser.add_argument("--learning-rate", type=float, default=2e-4, help="RL learning rate")
-    parser.add_argument("--rm-learning-rate", type=float, default=1e-3)
-    parser.add_argument("--rm-epochs", type=int, default=4)
+    parser.add_argument("--rm-features", default="embeddings", choices=("embeddings", "hidden"),
+                        help="reward model reads token embeddings (a bag of tokens) or the last hidden state")
+    parser.add_argument("--rm-pooling", default="mean", choices=("mean", "sum", "last"))
+    parser.add_argument("--rm-learning-rate", type=float, default=1e-2)
+    parser.add_argument("--rm-epochs", type=int, default=20)
+    parser.add_argument("--rm-weight-decay", type=float, default=1.0)
     parser.add_argument("--ensemble-size", type=int, default=1)
     parser.add_argument("--norm-samples", type=int, default=1024)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the pair samples, the labeler, the reward model and RL")
     args = parser.parse_args()
     threads = cpu_thread_count()  # what the trainers will use (each entry point picks its own at call time)
     started = time.perf_counter()
@@ -78,8 +99,8 @@ def main() -> None:
     heldout_prompts = [p for p in shakespeare_prompts(args.heldout_prompts * 2, seed=99) if p not in seen]
     heldout_prompts = heldout_prompts[: args.heldout_prompts]
 
-    labeler = NoisyLabeler(VaderGold(), temperature=0.1, tie_band=0.05, seed=0)
-    pairs = labelled_pairs(base, train_prompts, labeler, args.tokens)
+    labeler = NoisyLabeler(VaderGold(), temperature=0.1, tie_band=0.05, seed=args.seed)
+    pairs = labelled_pairs(base, train_prompts, labeler, args.tokens, seed=args.seed)
     ties = sum(p.tie for p in pairs)
     print(f"[{time.perf_counter() - started:6.0f} s] {len(pairs)} pairs labelled ({ties} ties)")
 
@@ -87,7 +108,8 @@ def main() -> None:
         pairs,
         RewardModelConfig(base_model_path=str(base), output_dir=str(out / "reward_model"),
                           ensemble_size=args.ensemble_size, epochs=args.rm_epochs,
-                          learning_rate=args.rm_learning_rate, max_length=96),
+                          learning_rate=args.rm_learning_rate, max_length=96, features=args.rm_features,
+                          pooling=args.rm_pooling, weight_decay=args.rm_weight_decay, seed=args.seed),
         gold=VaderGold(),
     )
     m = reward.metrics
@@ -97,25 +119,29 @@ def main() -> None:
 
     result = optimize_rl(train_prompts, RLConfig(
         policy_path=str(base), reward_model_path=str(reward.path), output_dir=str(out / "policy"),
-        kl_coef=args.kl_coef, max_steps=args.rl_steps, batch_size=32, num_generations=8, num_iterations=2,
+        kl_coef=args.kl_coef, kl_limit=args.kl_limit, kl_window=args.kl_window, max_steps=args.rl_steps,
+        batch_size=32, num_generations=8, num_iterations=2,
         max_new_tokens=args.tokens, learning_rate=args.learning_rate, reward_norm_samples=args.norm_samples,
+        seed=args.seed,
     ))
     print(f"[{time.perf_counter() - started:6.0f} s] RL: {result.metrics['train/steps']} steps, "
           f"stopped at KL limit: {result.metrics['policy/stopped_at_kl_limit']}")
 
     base_texts, base_gold = gold_rewards(base, heldout_prompts, args.tokens, seed=7)
-    print(f"{'checkpoint':>10} {'KL train':>9} {'KL eval':>8} {'gold reward':>12}")
-    print(f"{'base':>10} {0.0:9.2f} {0.0:8.2f} {base_gold.mean():12.3f}")
-    final_gold = base_gold
+    print(f"{'checkpoint':>10} {'KL train':>9} {'KL eval':>8} {'gold reward':>12} {'gold prefers it':>16}")
+    print(f"{'base':>10} {0.0:9.2f} {0.0:8.2f} {base_gold.mean():12.3f} {'':>16}")
+    final_gold, final_kl_eval = base_gold, 0.0
     for checkpoint in result.checkpoints:
         measured = evaluate_policy(checkpoint.path, base, heldout_prompts, ensemble=None, samples=len(heldout_prompts),
                                    max_new_tokens=args.tokens, seed=7)
         _, golds = gold_rewards(checkpoint.path, heldout_prompts, args.tokens, seed=7)
-        print(f"{checkpoint.label:>10} {checkpoint.kl:9.2f} {measured['policy/kl']:8.2f} {golds.mean():12.3f}")
-        final_gold = golds
-    wins = np.mean(np.where(final_gold > base_gold, 1.0, np.where(final_gold == base_gold, 0.5, 0.0)))
+        print(f"{checkpoint.label:>10} {checkpoint.kl:9.2f} {measured['policy/kl']:8.2f} {golds.mean():12.3f} "
+              f"{100 * win_rate(golds, base_gold):14.1f} %")
+        final_gold, final_kl_eval = golds, measured["policy/kl"]
+    wins = win_rate(final_gold, base_gold)
     print(f"gold prefers the final policy on {100 * wins:.1f} % of {len(heldout_prompts)} held-out prompts "
-          f"(ties half); final KL {result.checkpoints[-1].kl:.2f} nats; total {time.perf_counter() - started:.0f} s")
+          f"(ties half); final KL {result.checkpoints[-1].kl:.2f} nats ({final_kl_eval:.2f} re-measured on the held-out "
+          f"samples); total {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":
