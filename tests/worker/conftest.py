@@ -17,23 +17,25 @@ ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).parent / "celery")
 BROKER_URL = "redis://127.0.0.1:6379/15"
 WORKER_START_SECONDS = 90
-# Small enough that two rounds fit in a few minutes of two shared CPU cores, big enough to learn a little.
+# Small enough that three rounds fit in about three minutes of two shared CPU cores; 160 labels a round so that
+# the reward model (a bag of tokens, as for any VADER campaign) learns well above chance.
 TINY_ROUND_SETTINGS = {
-    "train_prompts": 24,
+    "train_prompts": 48,
     "heldout_prompts": 12,
-    "prompts_per_round": 12,
-    "completions_per_prompt": 2,
+    "prompts_per_round": 48,
+    "completions_per_prompt": 4,
     "contrast_per_prompt": 1,
-    "pairs_per_round": 24,
+    "pairs_per_round": 160,
     "gold_share": 0.1,
     "random_share": 0.2,
-    "max_pairs_per_prompt": 3,
-    "eval_samples_per_prompt": 8,
+    "max_pairs_per_prompt": 4,
+    "eval_samples_per_prompt": 16,
     "reward_ensemble_size": 2,
     "sampling": {"max_new_tokens": 16},
-    "reward_model": {"epochs": 4, "batch_size": 16, "max_length": 64},
-    "policy": {"max_steps": 10, "batch_size": 16, "num_generations": 4, "max_new_tokens": 16,
-               "reward_norm_samples": 32, "learning_rate": 1e-3, "kl_coef": 0.02, "kl_levels": [0.5, 2]},
+    "reward_model": {"epochs": 20, "batch_size": 16, "max_length": 64, "features": "embeddings", "pooling": "mean",
+                     "learning_rate": 1e-2, "weight_decay": 1.0},
+    "policy": {"max_steps": 60, "batch_size": 16, "num_generations": 4, "max_new_tokens": 16,
+               "reward_norm_samples": 64, "learning_rate": 5e-4, "kl_coef": 0.03, "kl_levels": [0.5, 2]},
 }
 
 
@@ -61,7 +63,7 @@ def tiny_campaign(db, tiny_base_model_dir):
 
     return Campaign.objects.create(
         name="tiny-rlhf", title="Tiny RLHF", instructions="Pick the happier continuation.", overlap=1,
-        pay_per_judgement=Decimal("0.01"), money_budget=Decimal("5.00"), gpu_hour_budget=Decimal("1"),
+        pay_per_judgement=Decimal("0.01"), money_budget=Decimal("20.00"), gpu_hour_budget=Decimal("1"),
         base_model_path=str(tiny_base_model_dir), gold_labeler="vader", policy_optimizer=PolicyOptimizer.RL,
         acquisition_strategy="disagreement", settings=TINY_ROUND_SETTINGS,
     )

@@ -105,8 +105,10 @@ def test_rounds_on_a_real_worker_with_simulated_labelers(start_worker, tiny_camp
     t = welch_t(final_scores, base_scores)
     summary = f"gold reward base {statistics.mean(base_scores):.3f}, round 2 {statistics.mean(final_scores):.3f}, Welch t {t:.2f}"
     if t <= 3:
-        # Known gap (reported): with this tiny model and a few dozen labels the learned reward does not yet lift
-        # VADER reliably. Everything above must hold; this outcome is shown as XFAIL rather than hidden.
+        # Known gap (reported): with 160 labels a round the bag-of-tokens reward model agrees with VADER well
+        # above chance, but RL on this 0.2 M-parameter policy (which writes near-gibberish) raises the learned
+        # reward without writing more of VADER's words. The same loop on the 1.1 M embedded model does lift gold
+        # (bench/sentiment_rlhf.py). Everything above must hold; this outcome is shown as XFAIL, not hidden.
         pytest.xfail(f"no significant gold improvement yet: {summary}")
     print(summary)
 
