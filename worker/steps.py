@@ -89,7 +89,9 @@ def optimize_policy(context: StepContext, round_: Round):
     elif inputs.optimizer == "best_of_n":
         result = po.optimize_best_of_n(inputs.prompts, _config(po.BestOfNConfig, given, overrides), progress=progress)
     elif inputs.optimizer == "rl":
-        result = po.optimize_rl(inputs.prompts, _config(po.RLConfig, given, overrides), progress=progress)
+        config = _config(po.RLConfig, given, overrides)
+        config = dataclasses.replace(config, kl_limit=round_steps.round_kl_limit(inputs=inputs, policy_kl_limit=config.kl_limit))
+        result = po.optimize_rl(inputs.prompts, config, progress=progress)
     else:
         raise InvalidInput(f"Unknown policy optimizer {inputs.optimizer!r}: use rl, dpo or best_of_n.")
     checkpoints = [

@@ -132,6 +132,8 @@ class OptimizingInputs:
     reward_model_path: str
     prompts: list[str]
     seed: int
+    start_kl: float  # the starting policy's KL from the base, nats per completion
+    kl_per_round: float  # RL: how much further this round may go (RoundSettings.kl_per_round)
 
 
 def optimizing_inputs(*, round_: Round) -> OptimizingInputs:
@@ -142,14 +144,29 @@ def optimizing_inputs(*, round_: Round) -> OptimizingInputs:
     prompts = list(
         Prompt.objects.filter(campaign=round_.campaign, split=PromptSplit.TRAIN).order_by("pk").values_list("text", flat=True)
     )
+    round_sizes = round_settings(campaign=round_.campaign)
     return OptimizingInputs(
         optimizer=round_.campaign.policy_optimizer,
         policy_path=start.path,
         reference_path=base_policy_path(round_=round_),
         reward_model_path=reward_model.path,
         prompts=prompts,
-        seed=round_settings(campaign=round_.campaign).seed + round_.number,
+        seed=round_sizes.seed + round_.number,
+        start_kl=start.kl_from_base or 0.0,
+        kl_per_round=round_sizes.kl_per_round,
     )
+
+
+def round_kl_limit(*, inputs: OptimizingInputs, policy_kl_limit: float) -> float:
+    """Where this round's RL stops, in nats from the base: `kl_per_round` beyond its starting policy, and never
+    past the policy's own limit. InvalidInput when the starting policy is already at that limit."""
+    if inputs.start_kl >= policy_kl_limit:
+        raise InvalidInput(
+            f"The policy this round starts from is already {inputs.start_kl:.2f} nats from the base, at the KL limit "
+            f"({policy_kl_limit:g}): RL has no room left. Raise settings.policy.kl_limit, or optimise with DPO or "
+            "best-of-n."
+        )
+    return min(policy_kl_limit, inputs.start_kl + inputs.kl_per_round)
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,10 @@ class RoundSettings:
     max_pairs_per_prompt: int = 2
     eval_samples_per_prompt: int = 2  # per checkpoint and held-out prompt, to measure gold reward
     reward_ensemble_size: int = 3
+    # RL (policy_optimizer "rl"): each round starts from the last round's policy, and may move it this many nats
+    # further from the base before it stops (never past the policy's kl_limit), so the KL budget lasts several
+    # rounds instead of the first round spending it all.
+    kl_per_round: float = 4.0
     seed: int = 0
 
 
