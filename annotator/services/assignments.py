@@ -9,7 +9,8 @@ and every submit holds it shared (see annotator.services.ledger). So the one sta
 candidate and writes the lease starts after every earlier claim and submit of the campaign has committed,
 and its count of free slots is exact. The candidate row is also taken `FOR UPDATE SKIP LOCKED`, so a
 comparison that someone else holds (a round being closed by staff) is passed over rather than waited for.
-At a few hundred microseconds a claim, one campaign serves well over a thousand claims a second.
+The lock is held for 2 to 5 ms a claim on a 2-core machine (docs/benchmarks.md), which caps one campaign at
+a few hundred claims a second; campaigns do not wait for each other.
 
 This is the labeling hot path (every next-item call runs it), so its statements are written in SQL (see
 annotator.services.rows): a claim is the campaign lock, the money check (budgeted campaigns), the lease
