@@ -11,32 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.worker.round_settings import TINY_ROUND_SETTINGS
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = str(Path(sys.executable).parent / "celery")
 BROKER_URL = "redis://127.0.0.1:6379/15"
 WORKER_START_SECONDS = 90
-# Small enough that three rounds fit in about three minutes of two shared CPU cores; 160 labels a round so that
-# the reward model (a bag of tokens, as for any VADER campaign) learns well above chance.
-TINY_ROUND_SETTINGS = {
-    "train_prompts": 48,
-    "heldout_prompts": 12,
-    "prompts_per_round": 48,
-    "completions_per_prompt": 4,
-    "contrast_per_prompt": 1,
-    "pairs_per_round": 160,
-    "gold_share": 0.1,
-    "random_share": 0.2,
-    "max_pairs_per_prompt": 4,
-    "eval_samples_per_prompt": 16,
-    "reward_ensemble_size": 2,
-    "sampling": {"max_new_tokens": 16},
-    "reward_model": {"epochs": 20, "batch_size": 16, "max_length": 64, "features": "embeddings", "pooling": "mean",
-                     "learning_rate": 1e-2, "weight_decay": 1.0},
-    "policy": {"max_steps": 60, "batch_size": 16, "num_generations": 4, "max_new_tokens": 16,
-               "reward_norm_samples": 64, "learning_rate": 5e-4, "kl_coef": 0.03, "kl_levels": [0.5, 2]},
-}
 
 
 @pytest.fixture(scope="session")
