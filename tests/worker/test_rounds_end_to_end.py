@@ -105,10 +105,12 @@ def test_rounds_on_a_real_worker_with_simulated_labelers(start_worker, tiny_camp
     base_scores, final_scores = heldout_gold_scores(base), heldout_gold_scores(final)
     t = welch_t(final_scores, base_scores)
     summary = f"gold reward base {statistics.mean(base_scores):.3f}, round 2 {statistics.mean(final_scores):.3f}, Welch t {t:.2f}"
+    # Two standard errors is the floor this test enforces: a loop that stopped learning fails here.
+    assert t > 2, summary
     if t <= 3:
-        # The margin is real but not wide on this 0.2 M-parameter policy (t 3.4 when measured): a run that lands
-        # below it is shown as XFAIL rather than hidden, and everything above must hold either way.
-        pytest.xfail(f"no significant gold improvement yet: {summary}")
+        # The target is three (t 3.4 when measured), but the simulated labelers' timing varies the labels a
+        # little from run to run on this 0.2 M-parameter policy: a run between two and three is shown as XFAIL.
+        pytest.xfail(f"gold improvement below the t > 3 target: {summary}")
     print(summary)
 
 
