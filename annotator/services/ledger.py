@@ -80,12 +80,7 @@ def ledger_prefix_advance_and_read(*, campaign_id: int, now: datetime) -> tuple[
     """Fold the entries written since the campaign's memoised prefix into it, and return (spent, reserved) at
     `now`, in one statement. The caller must hold the campaign row lock exclusively (`campaign_lock`): see
     the protocol above."""
-    with connection.cursor() as cursor:
-        cursor.execute(_LEDGER_PREFIX_ADVANCE_SQL, money_spent_and_reserved_params(campaign_id=campaign_id, now=now))
-        row = cursor.fetchone()
-    if row is None:
-        raise Campaign.DoesNotExist(f"No campaign {campaign_id}.")
-    return _exact(row)
+    return _spent_and_reserved(_LEDGER_PREFIX_ADVANCE_SQL, campaign_id=campaign_id, now=now)
 
 
 def money_spent_and_reserved_params(*, campaign_id: int, now: datetime) -> dict:
@@ -97,15 +92,16 @@ def money_spent_and_reserved_params(*, campaign_id: int, now: datetime) -> dict:
 
 def money_spent_and_reserved(*, campaign_id: int, now: datetime) -> tuple[Decimal, Decimal]:
     """(spent, reserved) for a campaign, read in a single statement (one snapshot)."""
+    return _spent_and_reserved(MONEY_SPENT_AND_RESERVED_SQL, campaign_id=campaign_id, now=now)
+
+
+def _spent_and_reserved(sql: str, *, campaign_id: int, now: datetime) -> tuple[Decimal, Decimal]:
+    """Run a statement whose one row is (spent, reserved) of the campaign at `now`, as exact amounts."""
     with connection.cursor() as cursor:
-        cursor.execute(MONEY_SPENT_AND_RESERVED_SQL, money_spent_and_reserved_params(campaign_id=campaign_id, now=now))
+        cursor.execute(sql, money_spent_and_reserved_params(campaign_id=campaign_id, now=now))
         row = cursor.fetchone()
     if row is None:
         raise Campaign.DoesNotExist(f"No campaign {campaign_id}.")
-    return _exact(row)
-
-
-def _exact(row) -> tuple[Decimal, Decimal]:
     spent, reserved = row
     # SQLite (first runs only) sums decimals as floats: back to exact amounts, to the ledger's precision.
     return money(Decimal(str(spent))), money(Decimal(str(reserved)))
