@@ -53,31 +53,25 @@ def user_for_api_token(*, key: str) -> tuple[AbstractBaseUser | None, Token | No
     return user, token
 
 
-def campaign_lookup(campaign: str | int) -> dict:
-    """A campaign is named by its id or its name."""
-    return {"pk": int(campaign)} if isinstance(campaign, int) or str(campaign).isdigit() else {"name": campaign}
-
-
 MAX_ID = 2**63 - 1  # ids are BIGINT: a larger number names nothing (rather than failing in the database)
 
-_ACTIVE_CAMPAIGN_BY = {
-    key: f"SELECT {columns(Campaign, 'k')} FROM {Campaign._meta.db_table} k WHERE k.is_active AND k.{column} = %s"
-    for key, column in (("pk", "id"), ("name", "name"))
-}
+
+def campaign_lookup(campaign: str | int) -> dict:
+    """A campaign is named by its id or its name; NotFound for an id no BIGINT can hold."""
+    lookup = {"pk": int(campaign)} if isinstance(campaign, int) or str(campaign).isdigit() else {"name": campaign}
+    if lookup.get("pk", 0) > MAX_ID:
+        raise NotFound(f"No campaign {campaign!r}.")
+    return lookup
 
 
 def campaign_get_for_labeler(*, labeler: AbstractBaseUser, campaign: str | int) -> Campaign:
-    """An active campaign by name or id, for a user who is a labeler. (SQL: every next-item call runs it.)"""
+    """An active campaign by name or id, for a user who is a labeler. (The API's next item reads it together
+    with the labeler's leases: `assignments.campaign_and_live_leases`.)"""
     labeler_profile_get(user=labeler)
-    [(key, value)] = campaign_lookup(campaign).items()
-    if key == "pk" and value > MAX_ID:
-        raise NotFound(f"No active campaign {campaign!r}.")
-    with connection.cursor() as cursor:
-        cursor.execute(_ACTIVE_CAMPAIGN_BY[key], [value])
-        row = cursor.fetchone()
-    if row is None:
-        raise NotFound(f"No active campaign {campaign!r}.")
-    return instance_from_row(Campaign, row)
+    try:
+        return Campaign.objects.get(is_active=True, **campaign_lookup(campaign))
+    except Campaign.DoesNotExist:
+        raise NotFound(f"No active campaign {campaign!r}.") from None
 
 
 def campaign_get_for_viewer(*, user: AbstractBaseUser, campaign: str | int) -> Campaign:

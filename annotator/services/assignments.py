@@ -28,7 +28,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from annotator.models import Assignment, AssignmentStatus, Campaign, Comparison, Completion, Prompt
-from annotator.services.access import MAX_ID, campaign_lookup, labeler_profile_get
+from annotator.services.access import campaign_lookup, labeler_profile_get
 from annotator.services.errors import BudgetExhausted, CampaignClosed, NotFound
 from annotator.services.ledger import campaign_lock, ledger_prefix_advance_and_read
 from annotator.services.pricing import item_price
@@ -106,8 +106,6 @@ def campaign_and_live_leases(
     each with its comparison, prompt, completions and campaign loaded), in one statement. NotFound when no
     such campaign is active."""
     [(key, value)] = campaign_lookup(campaign).items()
-    if key == "pk" and value > MAX_ID:
-        raise NotFound(f"No active campaign {campaign!r}.")
     with connection.cursor() as cursor:
         cursor.execute(
             _CAMPAIGN_AND_LIVE_LEASES_BY[key],

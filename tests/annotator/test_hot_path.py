@@ -7,8 +7,8 @@ import pytest
 from django.db import close_old_connections, connection
 
 from annotator.models import AssignmentStatus, Comparison, Judgement
-from annotator.services.access import assignment_get_for_labeler, campaign_get_for_labeler
-from annotator.services.assignments import assignment_claim, assignment_next
+from annotator.services.access import assignment_get_for_labeler
+from annotator.services.assignments import assignment_claim, assignment_next, campaign_and_live_leases
 from annotator.services.errors import InvalidInput
 from annotator.services.judgements import judgement_submit
 from tests.annotator.api.conftest import client_with_token
@@ -120,7 +120,7 @@ def test_rows_read_without_the_orm_come_back_as_the_orm_reads_them(labeler):
     ComparisonFactory(campaign=campaign)
     lease = assignment_claim(labeler=labeler, campaign=campaign)
     answered = assignment_get_for_labeler(labeler=labeler, assignment_id=lease.pk)
-    looked_up = campaign_get_for_labeler(labeler=labeler, campaign=campaign.name)
+    looked_up, _ = campaign_and_live_leases(labeler=labeler, campaign=campaign.name, now=lease.leased_at, limit=1)
     for read in (lease.comparison.campaign, answered.comparison.campaign, looked_up):
         assert read.settings == {"sampling": {"max_new_tokens": 8}}
         assert read.money_budget == Decimal("5.0000") and isinstance(read.money_budget, Decimal)

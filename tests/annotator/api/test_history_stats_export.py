@@ -79,6 +79,9 @@ def test_stats_of_closed_campaign_staff_only(api, staff_api):
     assert api.get(f"/api/campaigns/{closed.name}/stats/").status_code == 404
     assert staff_api.get(f"/api/campaigns/{closed.name}/stats/").status_code == 200
     assert staff_api.get("/api/campaigns/nothing-here/stats/").status_code == 404
+    # An id no BIGINT holds names nothing: 404 for staff and labelers alike, never a database error.
+    for client in (api, staff_api):
+        assert client.get("/api/campaigns/99999999999999999999999/stats/").status_code == 404
 
 
 def test_export_is_staff_only(api, campaign):
