@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from tests.factories import CampaignFactory, ComparisonFactory, LabelerFactory, StaffFactory
@@ -24,3 +26,17 @@ def campaign(db):
     campaign = CampaignFactory()
     ComparisonFactory.create_batch(5, campaign=campaign)
     return campaign
+
+
+@pytest.fixture(scope="session")
+def word_policy_dir(tmp_path_factory):
+    """A ~0.2 M-parameter GPT-2 with a 2,000-token BPE (whole words: what VADER scores), trained for seconds on a
+    slice of Shakespeare by models_rl's own entry point; for the tests where a gold labeler must see words."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from models_rl.base_model import BaseModelConfig, ensure_base_model
+
+    config = BaseModelConfig(
+        output_dir=str(tmp_path_factory.mktemp("word_policy")), vocab_size=2000, n_layer=2, n_head=2, n_embd=64,
+        block_size=64, batch_size=16, max_steps=200, learning_rate=3e-3, time_budget_s=30, max_chars=300_000,
+    )
+    return ensure_base_model(config, progress=lambda report: None)

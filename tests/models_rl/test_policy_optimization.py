@@ -1,7 +1,8 @@
-"""Policy optimisation on the tiny real policy: RLOO against a reward model taught by the VADER gold labeler
-(the reward model's score and the VADER gold sentiment of fresh samples rise, KL stays under its limit,
-KL-level checkpoints exist), the KL stop, DPO, best-of-n and the command line."""
+"""Policy optimisation on tiny real policies: RLOO against a reward model taught by the VADER gold labeler (VADER's
+score of fresh samples rises, KL stays under its limit, KL-level checkpoints exist), the KL stop and window,
+DPO, best-of-n and the command line."""
 
+import itertools
 import json
 import random
 import subprocess
@@ -19,6 +20,7 @@ from models_rl.policy_optimization import (
     DPOConfig,
     RLConfig,
     completion_logprobs,
+    evaluate_policy,
     main,
     optimize_best_of_n,
     optimize_dpo,
@@ -30,7 +32,7 @@ from models_rl.sampling import SamplingConfig, sample
 POSITIVE = [" love", " good", " sweet", " happy"]
 NEGATIVE = [" hate", " death", " vile", " evil"]
 NEUTRAL = [" table", " stone", " door", ""]
-COMPLETION_TOKENS = 12
+COMPLETION_TOKENS = 16
 
 
 def weights_differ(path_a, path_b) -> bool:
@@ -74,51 +76,87 @@ def reward_model_dir(tiny_policy_dir, shakespeare_sample, tmp_path_factory):
     return out
 
 
-def rewards_of_samples(policy, reward_model: RewardEnsemble, prompts: list[str]) -> tuple[float, list[float]]:
-    """(mean reward model score, VADER gold score of each sample) of fresh samples of `policy`."""
-    drawn = sample(policy, prompts, SamplingConfig(max_new_tokens=COMPLETION_TOKENS, seed=123), samples_per_prompt=2,
+def own_sample_pairs(policy, prompts: list[str], gold: VaderGold) -> list[PreferencePair]:
+    """Every pair of a policy's own samples for each prompt, ordered by the gold labeler (equal scores: a tie),
+    as a campaign's first round would collect them."""
+    by_prompt: dict[str, list[str]] = {}
+    for drawn in sample(policy, prompts, SamplingConfig(max_new_tokens=COMPLETION_TOKENS, seed=1), samples_per_prompt=8,
+                        progress=lambda report: None):
+        by_prompt.setdefault(drawn.prompt, []).append(drawn.text)
+    pairs = []
+    for prompt, texts in by_prompt.items():
+        for first, second in itertools.combinations(texts, 2):
+            choice, strength = gold.prefer(prompt, first, second)
+            chosen, rejected = (second, first) if choice == "b" else (first, second)
+            pairs.append(PreferencePair(prompt, chosen, rejected, tie=choice == "tie", strength=strength))
+    random.Random(0).shuffle(pairs)
+    return pairs
+
+
+def gold_scores(policy, prompts: list[str], gold: VaderGold) -> np.ndarray:
+    drawn = sample(policy, prompts, SamplingConfig(max_new_tokens=COMPLETION_TOKENS, seed=123), samples_per_prompt=8,
                    progress=lambda report: None)
-    gold = VaderGold()
-    learned = float(reward_model.score([s.prompt for s in drawn], [s.text for s in drawn])[0].mean())
-    return learned, [gold.score(s.prompt, s.text) for s in drawn]
+    return np.array([gold.score(s.prompt, s.text) for s in drawn])
 
 
 @pytest.mark.slow
-def test_rl_raises_gold_sentiment_under_the_kl_limit_with_kl_checkpoints(tiny_policy_dir, reward_model_dir, tmp_path):
-    reports: list[dict] = []
-    config = RLConfig(policy_path=str(tiny_policy_dir), reward_model_path=str(reward_model_dir), output_dir=str(tmp_path),
-                      kl_coef=0.05, kl_levels=(0.25, 0.5), kl_limit=10.0, max_steps=24, batch_size=16,
-                      num_generations=4, num_iterations=1, max_new_tokens=COMPLETION_TOKENS, learning_rate=5e-4,
-                      reward_norm_samples=64)
-    result = optimize_rl(shakespeare_prompts(256, seed=0), config, progress=reports.append)
+def test_rl_raises_gold_sentiment_under_the_kl_limit_with_kl_checkpoints(word_policy_dir, tmp_path):
+    """The whole recipe on a policy that writes words (VADER scores words; the 512-token tiny policy writes
+    fragments, and RL on it raised the learned reward without writing more of them): ~2,700 pairs of the policy's
+    own samples labelled by VADER, a bag-of-tokens reward model, RLOO under a KL penalty, and VADER itself on 768
+    fresh samples before and after, from prompts neither training step saw."""
+    gold = VaderGold()
+    prompts = shakespeare_prompts(96 + 96, seed=0)
+    train_prompts, heldout_prompts = prompts[:96], prompts[96:]
+    rl_prompts = [prompt for prompt in shakespeare_prompts(400, seed=100) if prompt not in heldout_prompts][:256]
+    pairs = own_sample_pairs(word_policy_dir, train_prompts, gold)
+    reward_model = train_reward_model(
+        pairs[:-300],
+        RewardModelConfig(base_model_path=str(word_policy_dir), output_dir=str(tmp_path / "reward_model"), epochs=20,
+                          batch_size=16, max_length=64, features="embeddings", pooling="mean", learning_rate=1e-2,
+                          weight_decay=1.0),
+        heldout=pairs[-300:], gold=gold, progress=lambda report: None,
+    )
+    assert reward_model.metrics["eval/gold_agreement"] > 0.8, reward_model.metrics
 
-    reward_model = RewardEnsemble.load(reward_model_dir)
-    eval_prompts = shakespeare_prompts(64, seed=7)
-    learned_before, gold_before = rewards_of_samples(tiny_policy_dir, reward_model, eval_prompts)
-    learned_after, gold_after = rewards_of_samples(result.final_path, reward_model, eval_prompts)
-    assert learned_after > learned_before + 0.1
-    assert weights_differ(tiny_policy_dir, result.final_path)
+    reports: list[dict] = []
+    config = RLConfig(policy_path=str(word_policy_dir), reward_model_path=str(reward_model.path),
+                      output_dir=str(tmp_path / "policy"), kl_coef=0.1, kl_levels=(0.5, 2.0, 4.0), kl_limit=10.0,
+                      max_steps=300, batch_size=32, num_generations=8, max_new_tokens=COMPLETION_TOKENS,
+                      learning_rate=5e-4, reward_norm_samples=64)
+    result = optimize_rl(rl_prompts, config, progress=reports.append)
+    assert weights_differ(word_policy_dir, result.final_path)
 
     metrics = result.metrics
-    assert 0 < metrics["policy/kl"] < config.kl_limit and not metrics["policy/stopped_at_kl_limit"]
-    for key in ("policy/reward", "policy/sqrt_kl", "policy/clipfrac", "policy/entropy", "reward_norm/mean", "reward_norm/std"):
+    for key in ("policy/reward", "policy/kl", "policy/sqrt_kl", "policy/clipfrac", "policy/entropy",
+                "reward_norm/mean", "reward_norm/std"):
         assert key in metrics
-    assert [c.label for c in result.checkpoints] == ["kl_0.25", "kl_0.5", "final"]
-    for checkpoint in result.checkpoints:
-        assert (checkpoint.path / "config.json").exists() and (checkpoint.path / "tokenizer.json").exists()
-    assert 0.25 <= result.checkpoints[0].kl <= result.checkpoints[1].kl
-    assert result.checkpoints[1].kl >= 0.5
     training = [r for r in reports if "phase" not in r]
-    assert training[-1]["step"] == metrics["train/steps"] == 24
-    assert json.loads((tmp_path / "policy_result.json").read_text())["checkpoints"][-1]["label"] == "final"
+    assert training[-1]["step"] == metrics["train/steps"]
+    assert json.loads((tmp_path / "policy" / "policy_result.json").read_text())["checkpoints"][-1]["label"] == "final"
+    # The KL leash: either the run used its steps below the limit, or it stopped as soon as KL reached it.
+    # (Here KL climbs slowly, then by several nats in a few dozen steps once the policy finds what the reward model
+    # likes, somewhere between about 140 and 300 steps: both happen.) With kl_coef 0.03 the policy gamed the reward
+    # model with "the the the" (gold at 4 nats: t 3.6; with a reward model of half these pairs, t 0).
+    final = result.checkpoints[-1]
+    if metrics["policy/stopped_at_kl_limit"]:
+        assert final.kl >= config.kl_limit and metrics["train/steps"] < config.max_steps
+    else:
+        assert final.kl < config.kl_limit and metrics["train/steps"] == config.max_steps
+    assert [c.label for c in result.checkpoints] == ["kl_0.5", "kl_2", "kl_4", "final"]
+    for checkpoint, level in zip(result.checkpoints, config.kl_levels):
+        assert level <= checkpoint.kl < config.kl_limit
+        assert (checkpoint.path / "config.json").exists() and (checkpoint.path / "tokenizer.json").exists()
 
-    # VADER itself, on 128 fresh samples each: the gain must stand well clear of the sampling noise.
-    gain = np.mean(gold_after) - np.mean(gold_before)
-    noise = np.sqrt((np.var(gold_after, ddof=1) + np.var(gold_before, ddof=1)) / len(gold_after))
-    if gain <= 3 * noise:
-        # Known gap (reported): the learned reward rises but the tiny policy finds what the reward model likes
-        # without writing more of VADER's words. Everything above must hold; shown as XFAIL, not hidden.
-        pytest.xfail(f"gold sentiment {np.mean(gold_before):.3f} -> {np.mean(gold_after):.3f}, noise {noise:.3f}")
+    # VADER itself, on 768 fresh samples of held-out prompts, prefers the policy saved at 4 nats to the base, and
+    # that policy's KL, measured afresh on its own samples, is under the limit.
+    at_four_nats = result.checkpoints[2].path
+    fresh_kl = evaluate_policy(at_four_nats, word_policy_dir, heldout_prompts, ensemble=None, samples=256,
+                               max_new_tokens=COMPLETION_TOKENS, seed=5)["policy/kl"]
+    assert 0 < fresh_kl < config.kl_limit
+    before, after = gold_scores(word_policy_dir, heldout_prompts, gold), gold_scores(at_four_nats, heldout_prompts, gold)
+    welch_t = (after.mean() - before.mean()) / np.sqrt(after.var(ddof=1) / len(after) + before.var(ddof=1) / len(before))
+    assert welch_t > 4, f"gold sentiment {before.mean():.3f} -> {after.mean():.3f} (Welch t {welch_t:.2f}, KL {fresh_kl:.2f})"
 
 
 @pytest.mark.slow

@@ -1,4 +1,4 @@
-"""Round tests on real parts: a tiny base model trained once per session by models_rl's own entry point, a
+"""Round tests on real parts: the word-writing tiny base model (tests/conftest.py), a
 real Celery worker process on Redis, the pytest-django test database, and a tiny campaign."""
 
 import os
@@ -21,18 +21,6 @@ BROKER_URL = "redis://127.0.0.1:6379/15"
 WORKER_START_SECONDS = 90
 
 
-@pytest.fixture(scope="session")
-def tiny_base_model_dir(tmp_path_factory) -> Path:
-    """A ~0.2 M-parameter GPT-2 with a 2,000-token BPE (whole words: what VADER scores), trained for seconds."""
-    from models_rl.base_model import BaseModelConfig, ensure_base_model
-
-    config = BaseModelConfig(
-        output_dir=str(tmp_path_factory.mktemp("tiny_base")), vocab_size=2000, n_layer=2, n_head=2, n_embd=64,
-        block_size=64, batch_size=16, max_steps=200, learning_rate=3e-3, time_budget_s=30, max_chars=300_000,
-    )
-    return ensure_base_model(config, progress=lambda report: None)
-
-
 @pytest.fixture
 def artifact_dir(tmp_path, settings) -> Path:
     settings.ARTIFACT_DIR = tmp_path / "artifacts"
@@ -40,13 +28,13 @@ def artifact_dir(tmp_path, settings) -> Path:
 
 
 @pytest.fixture
-def tiny_campaign(db, tiny_base_model_dir):
+def tiny_campaign(db, word_policy_dir):
     from annotator.models import Campaign, PolicyOptimizer
 
     return Campaign.objects.create(
         name="tiny-rlhf", title="Tiny RLHF", instructions="Pick the happier continuation.", overlap=1,
         pay_per_judgement=Decimal("0.01"), money_budget=Decimal("20.00"), gpu_hour_budget=Decimal("1"),
-        base_model_path=str(tiny_base_model_dir), gold_labeler="vader", policy_optimizer=PolicyOptimizer.RL,
+        base_model_path=str(word_policy_dir), gold_labeler="vader", policy_optimizer=PolicyOptimizer.RL,
         acquisition_strategy="disagreement", settings=TINY_ROUND_SETTINGS,
     )
 
