@@ -13,8 +13,8 @@ The lock is held for 2 to 5 ms a claim on a 2-core machine (docs/benchmarks.md),
 a few hundred claims a second; campaigns do not wait for each other.
 
 This is the labeling hot path (every next-item call runs it), so its statements are written in SQL (see
-annotator.services.rows): a claim is the campaign lock, the money check (budgeted campaigns), the lease
-write and the read of the item's texts. The rows come back as ordinary model instances, a lease with its
+annotator.services.rows): a claim is the campaign lock, the money check (budgeted campaigns), and the lease
+write, which on PostgreSQL also returns the item's texts. The rows come back as ordinary model instances, a lease with its
 comparison, prompt, completions and campaign loaded.
 """
 
@@ -149,16 +149,25 @@ def lease_insert_sql() -> str:
     return _LEASE_INSERT.format(lock=row_lock("FOR UPDATE OF c SKIP LOCKED"))
 
 
+def _lease_insert_with_item_sql() -> str:
+    """The lease write that also returns the item's texts (PostgreSQL: SQLite has no INSERT inside WITH). The
+    texts never change, so reading them under the campaign lock costs the lock a join, not a round trip."""
+    return (f"WITH lease AS ({lease_insert_sql()}) SELECT lease.id, {_ITEM_COLUMNS} "
+            f"FROM lease JOIN {_COMPARISON} c ON c.id = lease.comparison_id {_ITEM_JOINS}")
+
+
 _ITEM_BY_ID = f"SELECT {_ITEM_COLUMNS} FROM {_COMPARISON} c {_ITEM_JOINS} WHERE c.id = %s"
 
 
 def _lease_insert(*, campaign: Campaign, labeler: AbstractBaseUser, now: datetime, reserved: Decimal) -> Assignment | None:
-    """Write a lease on the claim's candidate; None when the campaign has nothing left for the labeler."""
+    """Write a lease on the claim's candidate, its comparison loaded where the database returned the texts in
+    the same statement; None when the campaign has nothing left for the labeler."""
     swapped = random.random() < 0.5
     until = now + timedelta(seconds=campaign.lease_seconds)
+    with_item = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
         cursor.execute(
-            lease_insert_sql(),
+            _lease_insert_with_item_sql() if with_item else lease_insert_sql(),
             claim_sql_params(
                 campaign=campaign.pk, labeler=labeler.pk, status=AssignmentStatus.LEASED.value, swapped=swapped, now=now,
                 until=connection.ops.adapt_datetimefield_value(until),
@@ -168,12 +177,14 @@ def _lease_insert(*, campaign: Campaign, labeler: AbstractBaseUser, now: datetim
         row = cursor.fetchone()
     if row is None:
         return None
-    stored = {
+    stored = {  # both statements return the lease's id, then its comparison's
         "id": row[0], "comparison_id": row[1], "labeler_id": labeler.pk, "status": AssignmentStatus.LEASED.value,
         "swapped": swapped, "leased_at": now, "leased_until": until, "submitted_at": None, "reserved_amount": reserved,
     }
     lease = Assignment.from_db(connection.alias, _ASSIGNMENT_FIELDS, [stored[name] for name in _ASSIGNMENT_FIELDS])
     lease.labeler = labeler
+    if with_item:
+        lease.comparison = _comparison_from_row(row[1:])
     return lease
 
 
@@ -205,10 +216,10 @@ def assignment_claim(*, labeler: AbstractBaseUser, campaign: Campaign, now: date
         lease = _lease_insert(campaign=campaign, labeler=labeler, now=now, reserved=price.total)
     if lease is None:
         return None
-    # The texts never change once written, so they are read after the campaign lock is released.
-    with connection.cursor() as cursor:
-        cursor.execute(_ITEM_BY_ID, [lease.comparison_id])
-        lease.comparison = _comparison_from_row(cursor.fetchone())
+    if not Assignment.comparison.is_cached(lease):  # SQLite: the texts are read after the lock is released
+        with connection.cursor() as cursor:
+            cursor.execute(_ITEM_BY_ID, [lease.comparison_id])
+            lease.comparison = _comparison_from_row(cursor.fetchone())
     lease.comparison.campaign = campaign
     return lease
 

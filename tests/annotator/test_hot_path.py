@@ -16,10 +16,10 @@ from tests.factories import CampaignFactory, ComparisonFactory, LabelerFactory
 
 # Statements per call on a budgeted campaign, BEGIN/COMMIT (savepoints in tests) included. Next item: token
 # with user and profile, campaign with the live leases; then a claim: campaign lock, ledger memo with the money
-# check, lease write, and the item's texts. Submit: token, assignment lock (with the campaign FOR SHARE), and
+# check, and the lease write returning the item's texts. Submit: token, assignment lock (with the campaign FOR SHARE), and
 # one statement writing the judgement, the assignment, the ledger and the comparison's count.
 NEXT_ITEM_REUSING_LEASE_QUERIES = 2
-NEXT_ITEM_QUERIES = NEXT_ITEM_REUSING_LEASE_QUERIES + 6
+NEXT_ITEM_QUERIES = NEXT_ITEM_REUSING_LEASE_QUERIES + 5
 SUBMIT_QUERIES = 5
 
 
