@@ -4,7 +4,9 @@
   with a mean and std measured once on samples of the starting policy, minus kl_coef * log(pi / pi_ref) summed
   over the completion. KL per completion (nats) is watched after every step: each time it crosses one of
   `kl_levels` the policy is saved as a checkpoint, and training stops once it reaches `kl_limit` (with
-  `kl_window` > 1, "it" is the mean of the last few batches' KL: one batch's estimate is noisy).
+  `kl_window` > 1, "it" is the mean of the last few batches' KL: one batch's estimate is noisy). KL is measured
+  on the batch a policy generated, so each checkpoint is the policy as it was when it generated that batch,
+  and "final" is the last policy measured under the limit, not the one that crossed it or a later update.
 - `optimize_dpo`: DPO (TRL) on the collected pairs against the reference policy; ties carry no DPO signal and
   are skipped (and counted in "train/ties_skipped").
 - `optimize_best_of_n`: sample n completions per prompt, keep the one the reward model likes best, fine-tune
@@ -25,6 +27,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -34,6 +37,9 @@ from models_rl import add_config_arguments, config_from_args
 from models_rl.device import cpu_threads, pick_device, set_seed
 from models_rl.reward_model import PreferencePair, RewardEnsemble, read_pairs_jsonl
 from models_rl.sampling import SamplingConfig, sample
+
+if TYPE_CHECKING:
+    from models_rl.trl_adapter import MeasuredPolicy
 
 ProgressCallback = Callable[[dict], None]
 RESULT_FILE = "policy_result.json"
@@ -139,23 +145,31 @@ def optimize_rl(prompts: list[str], config: RLConfig, progress: ProgressCallback
     checkpoints: list[Checkpoint] = []
     history: list[dict] = []
     batch_kls: list[float] = []
+    final: dict = {}  # KL, step and metrics of the last policy measured under the limit (the one handed on)
 
-    def after_step(metrics: dict, save: Callable[[Path], None]) -> bool:
+    def after_step(metrics: dict, policy: MeasuredPolicy) -> bool:
         """Add KL per completion; save a checkpoint at each newly crossed level; stop at the limit."""
         if "policy/kl_token" not in metrics:  # a step that reuses the last batch measures no new KL
             history.append(dict(metrics))
             return False
-        # RLOO measured this on the batch it just generated, i.e. for the policy before this step's update.
+        # RLOO measured this on the batch it just generated, i.e. for `policy`: the weights before this step's
+        # update, which is what the checkpoints save.
         batch_kls.append(metrics["policy/kl_token"] * metrics["policy/completion_length"])
         kl = float(np.mean(batch_kls[-config.kl_window:]))
         metrics.update({"policy/kl": kl, "policy/kl_batch": batch_kls[-1], "policy/sqrt_kl": math.sqrt(max(kl, 0.0))})
         history.append(dict(metrics))
+        if not final:
+            final.update(kl=kl, step=0)  # the starting policy, handed on if none is kept
+        if kl >= config.kl_limit:
+            return True
+        policy.keep()
+        final.update(kl=kl, step=len(history) - 1)  # optimiser updates this policy has had
         crossed = [level for level in levels if kl >= level and not any(c.label == _level_label(level) for c in checkpoints)]
         if crossed:
             path = output_dir / _level_label(crossed[-1])
-            save(path)  # one save serves every level crossed in this step
+            policy.save(path)  # one save serves every level crossed in this step
             checkpoints.extend(Checkpoint(_level_label(level), path, kl, dict(metrics)) for level in crossed)
-        return kl >= config.kl_limit
+        return False
 
     from models_rl.trl_adapter import rloo_train  # TRL takes seconds to import; only training needs it
 
@@ -170,14 +184,14 @@ def optimize_rl(prompts: list[str], config: RLConfig, progress: ProgressCallback
     keys = dict.fromkeys(key for h in window for key in h)
     metrics = {key: float(np.mean([h[key] for h in window if key in h])) for key in keys}
     measured = [h for h in history if "policy/kl" in h]
-    final_kl = measured[-1]["policy/kl"] if measured else 0.0
     metrics.update({
         "train/steps": last["train/steps"],
-        "policy/stopped_at_kl_limit": final_kl >= config.kl_limit,
+        "policy/stopped_at_kl_limit": bool(measured) and measured[-1]["policy/kl"] >= config.kl_limit,
+        "policy/final_step": final.get("step", 0),
         "reward_norm/mean": norm_mean,
         "reward_norm/std": norm_std,
     })
-    checkpoints.append(Checkpoint("final", output_dir / "final", final_kl, dict(metrics)))
+    checkpoints.append(Checkpoint("final", output_dir / "final", final.get("kl", 0.0), dict(metrics)))
     return _finish(config, checkpoints, metrics)
 
 

@@ -33,9 +33,52 @@ TRL_METRICS = {
     "mean_token_accuracy": "train/token_accuracy",
 }
 
-# Called after every optimiser step with our metrics (it may add to them) and a function that saves the current
-# policy to a folder; returns True to stop training.
-StepHook = Callable[[dict, Callable[[Path], None]], bool]
+class MeasuredPolicy(TrainerCallback):
+    """The weights as they were when the current step began: on a step that generated its batch, the policy
+    that the step's metrics (reward, KL) describe, one or two optimiser updates behind the live model.
+
+    Keeps two copies of the weights on the model's device: the snapshot taken at each step's start, and the
+    one `keep()` marks as the final policy. With them a checkpoint is saved under the KL it was measured at,
+    and a run stopped at its KL limit hands on the last policy measured under the limit rather than the one
+    that crossed it."""
+
+    def __init__(self, tokenizer):
+        self._tokenizer = tokenizer
+        self._model = None
+        self._snapshot: dict[str, torch.Tensor] = {}
+        self._kept: dict[str, torch.Tensor] = {}
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        self._model = model
+        _copy_into(self._snapshot, model.state_dict())
+
+    def save(self, path: Path) -> None:
+        self._model.save_pretrained(path, state_dict=self._snapshot)
+        self._tokenizer.save_pretrained(path)
+
+    def keep(self) -> None:
+        _copy_into(self._kept, self._snapshot)
+
+    def save_kept(self, path: Path) -> bool:
+        """Save the kept weights; False when nothing was kept."""
+        if not self._kept:
+            return False
+        self._model.save_pretrained(path, state_dict=self._kept)
+        self._tokenizer.save_pretrained(path)
+        return True
+
+
+def _copy_into(target: dict[str, torch.Tensor], source: dict[str, torch.Tensor]) -> None:
+    for name, tensor in source.items():
+        if name in target:
+            target[name].copy_(tensor)
+        else:
+            target[name] = tensor.detach().clone()
+
+
+# Called after every optimiser step with our metrics (it may add to them) and the policy those metrics describe,
+# to save or keep; returns True to stop training.
+StepHook = Callable[[dict, MeasuredPolicy], bool]
 
 
 def common_arguments(output_dir: str | Path, *, seed: int, learning_rate: float, batch_size: int,
@@ -72,23 +115,20 @@ def _quiet(trainer, progress: Callable[[dict], None] | None):
 class _StepCallback(TrainerCallback):
     """Forwards each log line (translated) to the progress callback and the step hook, and keeps the last."""
 
-    def __init__(self, tokenizer, progress: Callable[[dict], None] | None, hook: StepHook | None = None):
-        self.tokenizer = tokenizer
+    def __init__(self, progress: Callable[[dict], None] | None, hook: StepHook | None = None,
+                 measured: MeasuredPolicy | None = None):
         self.progress = progress
         self.hook = hook
+        self.measured = measured
         self.last: dict = {}
 
-    def on_log(self, args, state, control, logs=None, model=None, **kwargs):
+    def on_log(self, args, state, control, logs=None, **kwargs):
         metrics = {ours: float(logs[theirs]) for theirs, ours in TRL_METRICS.items() if logs and theirs in logs}
         if not metrics:
             return
         self.last.update(metrics)
         if self.hook is not None:  # first, so that metrics the hook adds (KL per completion) reach progress too
-            def save(path: Path) -> None:
-                model.save_pretrained(path)
-                self.tokenizer.save_pretrained(path)
-
-            if self.hook(metrics, save):
+            if self.hook(metrics, self.measured):
                 control.should_training_stop = True
         if self.progress is not None:
             self.progress({"step": state.global_step, "total": state.max_steps, **metrics})
@@ -131,8 +171,9 @@ def rloo_train(
     hook: StepHook,
 ) -> dict:
     """Online RL with TRL's RLOOTrainer: the KL penalty kl_coef * sum over tokens of log(pi/pi_ref) is taken out
-    of each completion's reward; `reward_fn(prompts, completions)` gives (rewards, raw mean). Saves the final
-    policy to output_dir/final and returns the last step's metrics."""
+    of each completion's reward; `reward_fn(prompts, completions)` gives (rewards, raw mean). `hook` sees each
+    step's metrics with the policy they describe (MeasuredPolicy). Saves to output_dir/final the last policy the
+    hook kept (the starting one if it kept none) and returns the last step's metrics."""
     if kl_coef <= 0:
         raise ValueError("kl_coef must be > 0: without it RLOO has no KL leash")
     tokenizer = load_policy_tokenizer(policy_path)
@@ -158,16 +199,22 @@ def rloo_train(
         top_k=0,
         disable_dropout=True,  # the KL to the reference must not include dropout noise
     )
-    steps = _StepCallback(tokenizer, progress, hook)
+    measured = MeasuredPolicy(tokenizer)
+    steps = _StepCallback(progress, hook, measured)
     trainer = _quiet(RLOOTrainer(
         model=model,
         reward_funcs=reward_model,
         args=args,
         train_dataset=Dataset.from_dict({"prompt": list(prompts)}),
         processing_class=tokenizer,
-        callbacks=[steps],
+        callbacks=[measured, steps],
     ), progress)
-    return _train_and_save(trainer, tokenizer, steps, output_dir)
+    trainer.train()
+    final = Path(output_dir) / "final"
+    if not measured.save_kept(final):  # the hook kept no policy: hand on the one it started from
+        AutoModelForCausalLM.from_pretrained(policy_path).save_pretrained(final)
+        tokenizer.save_pretrained(final)
+    return {**steps.last, "train/steps": trainer.state.global_step}
 
 
 def dpo_train(
@@ -196,7 +243,7 @@ def dpo_train(
         beta=beta,
         max_length=max_length,
     )
-    steps = _StepCallback(tokenizer, progress)
+    steps = _StepCallback(progress)
     trainer = _quiet(DPOTrainer(
         model=model,
         ref_model=reference,
@@ -232,7 +279,7 @@ def sft_train(
         completion_only_loss=True,
         packing=False,
     )
-    steps = _StepCallback(tokenizer, progress)
+    steps = _StepCallback(progress)
     trainer = _quiet(SFTTrainer(
         model=model,
         args=args,
