@@ -55,7 +55,7 @@ class RLConfig:
     kl_coef: float = field(default=0.05, metadata={"help": "beta: reward penalty per nat of KL to the reference"})
     kl_levels: tuple[float, ...] = field(default=(0.5, 1, 2, 4, 8), metadata={"help": "save a checkpoint when KL per completion (nats) crosses each"})
     kl_limit: float = field(default=10.0, metadata={"help": "stop when KL per completion (nats) reaches this"})
-    kl_window: int = field(default=1, metadata={"help": "the KL that levels and the stop compare is the mean over the last this "
+    kl_window: int = field(default=5, metadata={"help": "the KL that levels and the stop compare is the mean over the last this "
                                                 "many measured batches (one batch of completions gives a noisy estimate)"})
     max_steps: int = field(default=200, metadata={"help": "optimiser steps at most"})
     batch_size: int = field(default=32, metadata={"help": "completions per step (a multiple of num_generations)"})

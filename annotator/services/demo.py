@@ -104,11 +104,10 @@ def demo_campaign_ensure() -> Campaign:
             "default_gpu_hour_price": Decimal("2.00"),
             # VADER is a lexicon, so the reward model is a bag of tokens: a head on the token embeddings, the table
             # trained under weight decay (bench/sentiment_rlhf.py: 87.8 % gold wins against 60 % for a fine-tuned
-            # last-token model); the RL's KL stop averages the last 5 batches' estimates.
+            # last-token model).
             "settings": {
                 "reward_model": {"features": "embeddings", "pooling": "mean", "learning_rate": 0.01, "epochs": 20,
                                  "weight_decay": 1.0},
-                "policy": {"kl_window": 5},
             },
         },
     )

@@ -20,8 +20,7 @@ TINY_ROUND_SETTINGS = {
     "reward_model": {"epochs": 20, "batch_size": 16, "max_length": 64, "features": "embeddings", "pooling": "mean",
                      "learning_rate": 1e-2, "weight_decay": 1.0},
     "policy": {"max_steps": 200, "batch_size": 32, "num_generations": 8, "max_new_tokens": 16,
-               "reward_norm_samples": 64, "learning_rate": 5e-4, "kl_coef": 0.03, "kl_levels": [0.5, 2],
-               "kl_window": 5},
+               "reward_norm_samples": 64, "learning_rate": 5e-4, "kl_coef": 0.03, "kl_levels": [0.5, 2]},
 }
 
 # For tests of the machinery rather than of learning (the crash test): one round in seconds.
