@@ -278,8 +278,12 @@ class Assignment(models.Model):
     `swapped` records the sides: when true, completion B was shown on the left.
     """
 
-    comparison = models.ForeignKey(Comparison, on_delete=models.PROTECT, related_name="assignments")
-    labeler = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments")
+    # No single-column indexes of their own: `assignment_once_per_labeler` / `assignment_live` lead with the
+    # comparison and `assignment_labeler_live` with the labeler, and every lease write and submit maintains each index.
+    comparison = models.ForeignKey(Comparison, on_delete=models.PROTECT, related_name="assignments", db_index=False)
+    labeler = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments", db_index=False
+    )
     status = models.CharField(max_length=12, choices=AssignmentStatus.choices, default=AssignmentStatus.LEASED)
     swapped = models.BooleanField(default=False, help_text="True when completion B was shown on the left.")
     leased_at = models.DateTimeField()
