@@ -145,7 +145,7 @@ def optimize_rl(prompts: list[str], config: RLConfig, progress: ProgressCallback
     checkpoints: list[Checkpoint] = []
     history: list[dict] = []
     batch_kls: list[float] = []
-    final: dict = {}  # KL, step and metrics of the last policy measured under the limit (the one handed on)
+    final: dict = {}  # KL and optimiser updates of the policy handed on: the last one measured under the limit
 
     def after_step(metrics: dict, policy: MeasuredPolicy) -> bool:
         """Add KL per completion; save a checkpoint at each newly crossed level; stop at the limit."""

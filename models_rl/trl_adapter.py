@@ -38,9 +38,9 @@ class MeasuredPolicy(TrainerCallback):
     that the step's metrics (reward, KL) describe, one or two optimiser updates behind the live model.
 
     Keeps two copies of the weights on the model's device: the snapshot taken at each step's start, and the
-    one `keep()` marks as the final policy. With them a checkpoint is saved under the KL it was measured at,
-    and a run stopped at its KL limit hands on the last policy measured under the limit rather than the one
-    that crossed it."""
+    one `keep()` marks as the final policy (until then, the starting one). With them a checkpoint is saved
+    under the KL it was measured at, and a run stopped at its KL limit hands on the last policy measured under
+    the limit rather than the one that crossed it."""
 
     def __init__(self, tokenizer):
         self._tokenizer = tokenizer
@@ -51,6 +51,8 @@ class MeasuredPolicy(TrainerCallback):
     def on_step_begin(self, args, state, control, model=None, **kwargs):
         self._model = model
         _copy_into(self._snapshot, model.state_dict())
+        if not self._kept:
+            self.keep()
 
     def save(self, path: Path) -> None:
         self._model.save_pretrained(path, state_dict=self._snapshot)
@@ -59,13 +61,9 @@ class MeasuredPolicy(TrainerCallback):
     def keep(self) -> None:
         _copy_into(self._kept, self._snapshot)
 
-    def save_kept(self, path: Path) -> bool:
-        """Save the kept weights; False when nothing was kept."""
-        if not self._kept:
-            return False
+    def save_kept(self, path: Path) -> None:
         self._model.save_pretrained(path, state_dict=self._kept)
         self._tokenizer.save_pretrained(path)
-        return True
 
 
 def _copy_into(target: dict[str, torch.Tensor], source: dict[str, torch.Tensor]) -> None:
@@ -134,12 +132,17 @@ class _StepCallback(TrainerCallback):
             self.progress({"step": state.global_step, "total": state.max_steps, **metrics})
 
 
-def _train_and_save(trainer, tokenizer, steps: _StepCallback, output_dir: str | Path) -> dict:
-    """Train, save the policy and its tokenizer to output_dir/final, and return the last logged metrics."""
+def _train_and_save(trainer, tokenizer, steps: _StepCallback, output_dir: str | Path,
+                    save_final: Callable[[Path], None] | None = None) -> dict:
+    """Train, save the policy (the trained one, or what `save_final` saves) and its tokenizer to
+    output_dir/final, and return the last logged metrics."""
     trainer.train()
     final = Path(output_dir) / "final"
-    trainer.save_model(str(final))
-    tokenizer.save_pretrained(final)
+    if save_final is not None:
+        save_final(final)
+    else:
+        trainer.save_model(str(final))
+        tokenizer.save_pretrained(final)
     return {**steps.last, "train/steps": trainer.state.global_step}
 
 
@@ -209,12 +212,7 @@ def rloo_train(
         processing_class=tokenizer,
         callbacks=[measured, steps],
     ), progress)
-    trainer.train()
-    final = Path(output_dir) / "final"
-    if not measured.save_kept(final):  # the hook kept no policy: hand on the one it started from
-        AutoModelForCausalLM.from_pretrained(policy_path).save_pretrained(final)
-        tokenizer.save_pretrained(final)
-    return {**steps.last, "train/steps": trainer.state.global_step}
+    return _train_and_save(trainer, tokenizer, steps, output_dir, save_final=measured.save_kept)
 
 
 def dpo_train(
