@@ -26,8 +26,9 @@ from models_rl.policy_optimization import (
     optimize_dpo,
     optimize_rl,
 )
-from models_rl.reward_model import PreferencePair, RewardEnsemble, RewardModelConfig, train_reward_model
+from models_rl.reward_model import PreferencePair, RewardModelConfig, train_reward_model
 from models_rl.sampling import SamplingConfig, sample
+from tests.stats import welch_t
 
 POSITIVE = [" love", " good", " sweet", " happy"]
 NEGATIVE = [" hate", " death", " vile", " evil"]
@@ -93,10 +94,10 @@ def own_sample_pairs(policy, prompts: list[str], gold: VaderGold) -> list[Prefer
     return pairs
 
 
-def gold_scores(policy, prompts: list[str], gold: VaderGold) -> np.ndarray:
+def gold_scores(policy, prompts: list[str], gold: VaderGold) -> list[float]:
     drawn = sample(policy, prompts, SamplingConfig(max_new_tokens=COMPLETION_TOKENS, seed=123), samples_per_prompt=8,
                    progress=lambda report: None)
-    return np.array([gold.score(s.prompt, s.text) for s in drawn])
+    return [gold.score(s.prompt, s.text) for s in drawn]
 
 
 @pytest.mark.slow
@@ -153,8 +154,8 @@ def test_rl_raises_gold_sentiment_under_the_kl_limit_with_kl_checkpoints(word_po
                                max_new_tokens=COMPLETION_TOKENS, seed=5)["policy/kl"]
     assert 0 < fresh_kl < config.kl_limit
     before, after = gold_scores(word_policy_dir, heldout_prompts, gold), gold_scores(at_four_nats, heldout_prompts, gold)
-    welch_t = (after.mean() - before.mean()) / np.sqrt(after.var(ddof=1) / len(after) + before.var(ddof=1) / len(before))
-    assert welch_t > 4, f"gold sentiment {before.mean():.3f} -> {after.mean():.3f} (Welch t {welch_t:.2f}, KL {fresh_kl:.2f})"
+    t = welch_t(after, before)
+    assert t > 4, f"gold sentiment {np.mean(before):.3f} -> {np.mean(after):.3f} (Welch t {t:.2f}, KL {fresh_kl:.2f})"
 
 
 @pytest.mark.slow

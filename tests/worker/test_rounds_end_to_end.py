@@ -1,7 +1,6 @@
 """Rounds on the real parts: a Celery worker process on Redis and PostgreSQL, simulated labelers over HTTP
 against the live test server, a tiny real model. Afterwards the rows and the ledger must agree."""
 
-import math
 import statistics
 import time
 from io import StringIO
@@ -24,6 +23,7 @@ from annotator.models import (
     RoundState,
 )
 from annotator.services.rounds import round_start
+from tests.stats import welch_t
 from tests.worker.round_settings import QUICK_ROUND_SETTINGS
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(400)]
@@ -34,11 +34,6 @@ def heldout_gold_scores(checkpoint: PolicyCheckpoint) -> list[float]:
         Completion.objects.filter(checkpoint=checkpoint, prompt__split=PromptSplit.HELDOUT)
         .values_list("gold_score", flat=True)
     )
-
-
-def welch_t(better: list[float], worse: list[float]) -> float:
-    spread = math.sqrt(statistics.variance(better) / len(better) + statistics.variance(worse) / len(worse))
-    return (statistics.mean(better) - statistics.mean(worse)) / max(spread, 1e-9)
 
 
 def assert_rows_and_ledger_agree(campaign) -> None:
