@@ -14,8 +14,8 @@ a few hundred claims a second; campaigns do not wait for each other.
 
 This is the labeling hot path (every next-item call runs it), so its statements are written in SQL (see
 annotator.services.rows): a claim is the campaign lock, the money check (budgeted campaigns), and the lease
-write, which on PostgreSQL also returns the item's texts. The rows come back as ordinary model instances, a lease with its
-comparison, prompt, completions and campaign loaded.
+write, which on PostgreSQL also returns the item's texts. The rows come back as ordinary model instances, a
+lease with its comparison, prompt, completions and campaign loaded.
 """
 
 import random
