@@ -19,6 +19,7 @@ lease with its comparison, prompt, completions and campaign loaded.
 """
 
 import random
+from functools import cache
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -30,9 +31,21 @@ from django.utils import timezone
 from annotator.models import Assignment, AssignmentStatus, Campaign, Comparison, Completion, Prompt
 from annotator.services.access import campaign_lookup, labeler_profile_get
 from annotator.services.errors import BudgetExhausted, CampaignClosed, NotFound
-from annotator.services.ledger import campaign_lock, ledger_prefix_advance_and_read
-from annotator.services.pricing import item_price
-from annotator.services.rows import LEASED, SUBMITTED, attnames, columns, instance_from_row, row_lock
+from annotator.services.ledger import (
+    LEDGER_PREFIX_ADVANCE_IF_BUDGETED_SQL,
+    campaign_lock,
+    ledger_prefix_advance_and_read,
+)
+from annotator.services.pricing import item_price, money
+from annotator.services.rows import (
+    LEASED,
+    SUBMITTED,
+    attnames,
+    columns,
+    instance_from_row,
+    row_lock,
+    transaction_in_one_round_trip,
+)
 
 _ASSIGNMENT = Assignment._meta.db_table
 _COMPARISON = Comparison._meta.db_table
@@ -134,7 +147,7 @@ _LEASE_INSERT = f"""
         (comparison_id, labeler_id, status, swapped, leased_at, leased_until, submitted_at, reserved_amount)
     SELECT c.id, %(labeler)s, %(status)s, %(swapped)s, %(now)s, %(until)s, NULL, %(reserved)s
       FROM {_COMPARISON} c
-     WHERE c.campaign_id = %(campaign)s AND c.is_open
+     WHERE c.campaign_id = %(campaign)s AND c.is_open{{checks}}
        AND {_NOT_SEEN}
        AND c.judgements_wanted > {_LIVE_COUNT}
      ORDER BY c.priority DESC, c.id
@@ -143,48 +156,96 @@ _LEASE_INSERT = f"""
 """
 
 
-
-def lease_insert_sql() -> str:
+def lease_insert_sql(checks: str = "") -> str:
     """The claim's lease write (parameters: campaign, labeler, status, swapped, now, until, reserved)."""
-    return _LEASE_INSERT.format(lock=row_lock("FOR UPDATE OF c SKIP LOCKED"))
+    return _LEASE_INSERT.format(lock=row_lock("FOR UPDATE OF c SKIP LOCKED"), checks=checks)
 
 
-def _lease_insert_with_item_sql() -> str:
-    """The lease write that also returns the item's texts (PostgreSQL: SQLite has no INSERT inside WITH). The
-    texts never change, so reading them under the campaign lock costs the lock a join, not a round trip."""
-    return (f"WITH lease AS ({lease_insert_sql()}) SELECT lease.id, {_ITEM_COLUMNS} "
-            f"FROM lease JOIN {_COMPARISON} c ON c.id = lease.comparison_id {_ITEM_JOINS}")
+# The claim on PostgreSQL: after the campaign lock, one statement advances the ledger memo and reads the money
+# (budgeted campaigns), writes the lease if the campaign is still active and the item's price still fits in its
+# budget, and returns the campaign as locked, the money read, and the lease with the item's texts (no lease: NULLs).
+# The two checks are uncorrelated subqueries, run once before the candidate scan. The texts never change, so
+# reading them under the lock costs the lock a join, not a round trip.
+_CLAIM_CHECKS = f"""
+       AND EXISTS (SELECT 1 FROM {_CAMPAIGN} k WHERE k.id = %(campaign)s AND k.is_active)
+       AND NOT EXISTS (SELECT 1 FROM memo JOIN {_CAMPAIGN} k ON k.id = %(campaign)s
+                        WHERE memo.spent + memo.reserved + %(reserved)s > k.money_budget)"""
 
+
+@cache
+def _claim_sql() -> str:
+    return f"""
+    WITH memo (spent, reserved) AS ({LEDGER_PREFIX_ADVANCE_IF_BUDGETED_SQL}),
+         lease AS ({lease_insert_sql(checks=_CLAIM_CHECKS)})
+    SELECT {columns(Campaign, "k")}, memo.spent, memo.reserved, lease.id, {_ITEM_COLUMNS}
+      FROM {_CAMPAIGN} k
+      LEFT JOIN memo ON TRUE
+      LEFT JOIN (lease JOIN {_COMPARISON} c ON c.id = lease.comparison_id {_ITEM_JOINS}) ON TRUE
+     WHERE k.id = %(campaign)s
+"""
+
+
+_CAMPAIGN_LOCK_SQL = f"SELECT 1 FROM {_CAMPAIGN} WHERE id = %(campaign)s FOR UPDATE"
 
 _ITEM_BY_ID = f"SELECT {_ITEM_COLUMNS} FROM {_COMPARISON} c {_ITEM_JOINS} WHERE c.id = %s"
 
 
-def _lease_insert(*, campaign: Campaign, labeler: AbstractBaseUser, now: datetime, reserved: Decimal) -> Assignment | None:
-    """Write a lease on the claim's candidate, its comparison loaded where the database returned the texts in
-    the same statement; None when the campaign has nothing left for the labeler."""
-    swapped = random.random() < 0.5
-    until = now + timedelta(seconds=campaign.lease_seconds)
-    with_item = connection.vendor == "postgresql"
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _lease_insert_with_item_sql() if with_item else lease_insert_sql(),
-            claim_sql_params(
-                campaign=campaign.pk, labeler=labeler.pk, status=AssignmentStatus.LEASED.value, swapped=swapped, now=now,
-                until=connection.ops.adapt_datetimefield_value(until),
-                reserved=connection.ops.adapt_decimalfield_value(reserved),
-            ),
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    stored = {  # both statements return the lease's id, then its comparison's
-        "id": row[0], "comparison_id": row[1], "labeler_id": labeler.pk, "status": AssignmentStatus.LEASED.value,
+def _lease(*, lease_id: int, comparison_id: int, labeler: AbstractBaseUser, swapped: bool, now: datetime,
+           until: datetime, reserved: Decimal) -> Assignment:
+    """The lease just written, as the ORM would read it back."""
+    stored = {
+        "id": lease_id, "comparison_id": comparison_id, "labeler_id": labeler.pk, "status": AssignmentStatus.LEASED.value,
         "swapped": swapped, "leased_at": now, "leased_until": until, "submitted_at": None, "reserved_amount": reserved,
     }
     lease = Assignment.from_db(connection.alias, _ASSIGNMENT_FIELDS, [stored[name] for name in _ASSIGNMENT_FIELDS])
     lease.labeler = labeler
-    if with_item:
-        lease.comparison = _comparison_from_row(row[1:])
+    return lease
+
+
+def _budget_exhausted(*, campaign: Campaign, spent: Decimal, reserved: Decimal, price: Decimal) -> BudgetExhausted:
+    return BudgetExhausted(
+        f"Campaign {campaign.name!r} is paused for budget: {spent + reserved} of {campaign.money_budget} "
+        f"{campaign.currency} is spent or reserved, and one more item costs up to {price}.",
+        spent=str(spent), reserved=str(reserved), budget=str(campaign.money_budget),
+    )
+
+
+def _claim_in_one_round_trip(*, labeler: AbstractBaseUser, campaign: Campaign, profile, now: datetime | None):
+    """PostgreSQL's claim: the campaign lock and `_claim_sql()` in one transaction and one round trip, so the lock
+    is held only while PostgreSQL works, never across the network or a Python thread waiting for a core.
+
+    The price and the lease's length come from the campaign as the caller read it; the budget and whether the
+    campaign is still active are read under the lock. A rate changed in between applies from the next claim, as
+    when it changes during a lease (a submit never charges more than was reserved). `now` is read before the
+    lock: earlier than the lock, it counts at least as many leases live, so the slot and money checks only err
+    on the safe side.
+    """
+    now = now or timezone.now()
+    price = item_price(campaign=campaign, profile=profile).total
+    swapped = random.random() < 0.5
+    until = now + timedelta(seconds=campaign.lease_seconds)
+    rows = transaction_in_one_round_trip(
+        (_CAMPAIGN_LOCK_SQL, {"campaign": campaign.pk}),
+        (_claim_sql(), claim_sql_params(
+            campaign=campaign.pk, labeler=labeler.pk, status=AssignmentStatus.LEASED.value, swapped=swapped, now=now,
+            until=connection.ops.adapt_datetimefield_value(until),
+            reserved=connection.ops.adapt_decimalfield_value(price),
+        )),
+    )
+    if not rows:
+        raise NotFound(f"No campaign {campaign.pk}.")
+    locked = instance_from_row(Campaign, rows[0])
+    spent, reserved, lease_id, *item = rows[0][len(_CAMPAIGN_FIELDS):]
+    if not locked.is_active:
+        raise CampaignClosed(f"Campaign {locked.name!r} is closed.")
+    if lease_id is None:
+        if spent is not None and spent + reserved + price > locked.money_budget:
+            raise _budget_exhausted(campaign=locked, spent=money(spent), reserved=money(reserved), price=price)
+        return None
+    lease = _lease(lease_id=lease_id, comparison_id=item[0], labeler=labeler, swapped=swapped, now=now, until=until,
+                   reserved=price)
+    lease.comparison = _comparison_from_row(item)
+    lease.comparison.campaign = locked
     return lease
 
 
@@ -197,29 +258,36 @@ def assignment_claim(*, labeler: AbstractBaseUser, campaign: Campaign, now: date
     completions and campaign loaded.
     """
     profile = labeler_profile_get(user=labeler)
+    if connection.vendor == "postgresql":
+        return _claim_in_one_round_trip(labeler=labeler, campaign=campaign, profile=profile, now=now)
+    # SQLite (first runs only): the same steps one by one, the money checked here.
     with transaction.atomic():
         # Read under the lock: the caller's object may predate a cap set since.
         campaign = campaign_lock(campaign_id=campaign.pk)
-        now = now or timezone.now()  # taken after the lock: see annotator.services.ledger
+        now = now or timezone.now()
         if not campaign.is_active:
             raise CampaignClosed(f"Campaign {campaign.name!r} is closed.")
-        price = item_price(campaign=campaign, profile=profile)
+        price = item_price(campaign=campaign, profile=profile).total
         if campaign.money_budget is not None:
             spent, reserved = ledger_prefix_advance_and_read(campaign_id=campaign.pk, now=now)
-            if spent + reserved + price.total > campaign.money_budget:
-                raise BudgetExhausted(
-                    f"Campaign {campaign.name!r} is paused for budget: {spent + reserved} of "
-                    f"{campaign.money_budget} {campaign.currency} is spent or reserved, and one more item costs "
-                    f"up to {price.total}.",
-                    spent=str(spent), reserved=str(reserved), budget=str(campaign.money_budget),
-                )
-        lease = _lease_insert(campaign=campaign, labeler=labeler, now=now, reserved=price.total)
-    if lease is None:
-        return None
-    if not Assignment.comparison.is_cached(lease):  # SQLite: the texts are read after the lock is released
+            if spent + reserved + price > campaign.money_budget:
+                raise _budget_exhausted(campaign=campaign, spent=spent, reserved=reserved, price=price)
+        swapped = random.random() < 0.5
+        until = now + timedelta(seconds=campaign.lease_seconds)
         with connection.cursor() as cursor:
-            cursor.execute(_ITEM_BY_ID, [lease.comparison_id])
-            lease.comparison = _comparison_from_row(cursor.fetchone())
+            cursor.execute(lease_insert_sql(), claim_sql_params(
+                campaign=campaign.pk, labeler=labeler.pk, status=AssignmentStatus.LEASED.value, swapped=swapped,
+                now=now, until=connection.ops.adapt_datetimefield_value(until),
+                reserved=connection.ops.adapt_decimalfield_value(price),
+            ))
+            row = cursor.fetchone()
+    if row is None:
+        return None
+    lease = _lease(lease_id=row[0], comparison_id=row[1], labeler=labeler, swapped=swapped, now=now, until=until,
+                   reserved=price)
+    with connection.cursor() as cursor:  # the texts, read after the lock is released
+        cursor.execute(_ITEM_BY_ID, [lease.comparison_id])
+        lease.comparison = _comparison_from_row(cursor.fetchone())
     lease.comparison.campaign = campaign
     return lease
 

@@ -5,10 +5,11 @@ reached: its price was reserved when the item was claimed. Answers are never ove
 of the same assignment is refused with 409 and the first answer stands.
 """
 
+from collections.abc import Callable
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from annotator.models import (
@@ -26,7 +27,7 @@ from annotator.services.assignments import comparison_answer_counted_statement
 from annotator.services.errors import AlreadySubmitted, InvalidInput, LeaseExpired
 from annotator.services.ledger import ledger_charge_item_statement
 from annotator.services.pricing import item_price
-from annotator.services.rows import writes_run
+from annotator.services.rows import pipelined_atomic, writes_run
 
 MAX_RATIONALE_CHARS = 5000
 MAX_MILLISECONDS = 24 * 3600 * 1000
@@ -68,9 +69,12 @@ def _claim_for_answer(*, labeler: AbstractBaseUser, assignment_id: int, task_kin
     return assignment, now
 
 
-def _store(*, answer: Judgement | Rating, assignment: Assignment, milliseconds: int, unit: str, now: datetime) -> None:
+def _store(
+    *, answer: Judgement | Rating, assignment: Assignment, milliseconds: int, unit: str, now: datetime
+) -> Callable[[], None]:
     """Store the answer, mark the assignment submitted, charge it, and count the answer on its comparison
-    (closing it when this was the last one wanted): one round trip on PostgreSQL."""
+    (closing it when this was the last one wanted), in one statement on PostgreSQL. Returns `writes_run`'s
+    `saved`: call it after the transaction."""
     profile = labeler_profile_get(user=assignment.labeler)
     price = item_price(campaign=assignment.comparison.campaign, profile=profile, milliseconds=milliseconds)
     if price.total > assignment.reserved_amount:
@@ -82,7 +86,7 @@ def _store(*, answer: Judgement | Rating, assignment: Assignment, milliseconds: 
         )
     assignment.status = AssignmentStatus.SUBMITTED
     assignment.submitted_at = now
-    writes_run(
+    return writes_run(
         [answer],
         (
             f"UPDATE {Assignment._meta.db_table} SET status = %s, submitted_at = %s WHERE id = %s",
@@ -93,7 +97,6 @@ def _store(*, answer: Judgement | Rating, assignment: Assignment, milliseconds: 
     )
 
 
-@transaction.atomic
 def judgement_submit(
     *,
     labeler: AbstractBaseUser,
@@ -118,19 +121,20 @@ def judgement_submit(
     if isinstance(strength, bool) or not isinstance(strength, int) or not 1 <= strength <= 3:
         raise InvalidInput(f"strength must be 1, 2 or 3; got {strength!r}.")
     ms = _validate_common(rationale=rationale, milliseconds=milliseconds)
-    assignment, now = _claim_for_answer(
-        labeler=labeler, assignment_id=assignment_id, task_kind=TaskKind.PAIRWISE, now=now
-    )
-    if screen_choice is not None:
-        choice = completion_choice(screen_choice=screen_choice, swapped=assignment.swapped)
-    judgement = Judgement(
-        assignment=assignment, choice=choice, strength=strength, rationale=rationale.strip(), milliseconds=ms
-    )
-    _store(answer=judgement, assignment=assignment, milliseconds=ms, unit="judgements", now=now)
+    with pipelined_atomic():  # two round trips: BEGIN + the locked read, then the writes + COMMIT
+        assignment, now = _claim_for_answer(
+            labeler=labeler, assignment_id=assignment_id, task_kind=TaskKind.PAIRWISE, now=now
+        )
+        if screen_choice is not None:
+            choice = completion_choice(screen_choice=screen_choice, swapped=assignment.swapped)
+        judgement = Judgement(
+            assignment=assignment, choice=choice, strength=strength, rationale=rationale.strip(), milliseconds=ms
+        )
+        saved = _store(answer=judgement, assignment=assignment, milliseconds=ms, unit="judgements", now=now)
+    saved()
     return judgement
 
 
-@transaction.atomic
 def rating_submit(
     *,
     labeler: AbstractBaseUser,
@@ -144,9 +148,11 @@ def rating_submit(
     if value not in RatingValue.values:
         raise InvalidInput(f"value must be one of {', '.join(RatingValue.values)}; got {value!r}.")
     ms = _validate_common(rationale=rationale, milliseconds=milliseconds)
-    assignment, now = _claim_for_answer(
-        labeler=labeler, assignment_id=assignment_id, task_kind=TaskKind.RATING, now=now
-    )
-    rating = Rating(assignment=assignment, value=value, rationale=rationale.strip(), milliseconds=ms)
-    _store(answer=rating, assignment=assignment, milliseconds=ms, unit="ratings", now=now)
+    with pipelined_atomic():
+        assignment, now = _claim_for_answer(
+            labeler=labeler, assignment_id=assignment_id, task_kind=TaskKind.RATING, now=now
+        )
+        rating = Rating(assignment=assignment, value=value, rationale=rationale.strip(), milliseconds=ms)
+        saved = _store(answer=rating, assignment=assignment, milliseconds=ms, unit="ratings", now=now)
+    saved()
     return rating

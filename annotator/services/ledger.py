@@ -67,13 +67,17 @@ MONEY_SPENT_AND_RESERVED_SQL = f"""
 
 # Both SET expressions read the row as it was, so the sum and the new end cover the same entries; RETURNING
 # reads the row as updated, whose memo is then all that was spent. (SQLite's RETURNING cannot name the alias.)
-_LEDGER_PREFIX_ADVANCE_SQL = f"""
+_LEDGER_PREFIX_ADVANCE = f"""
     UPDATE {Campaign._meta.db_table} AS k SET
       ledger_prefix_sum = k.ledger_prefix_sum + (SELECT COALESCE(SUM(e.amount), 0) {_LEDGER_TAIL}),
       ledger_prefix_end_id = COALESCE((SELECT MAX(e.id) {_LEDGER_TAIL}), k.ledger_prefix_end_id)
-     WHERE k.id = %(campaign)s
+     WHERE k.id = %(campaign)s{{only_budgeted}}
     RETURNING ledger_prefix_sum, {_RESERVED}
 """
+_LEDGER_PREFIX_ADVANCE_SQL = _LEDGER_PREFIX_ADVANCE.format(only_budgeted="")
+# The same, returning no row for a campaign without a money budget: the claim statement on PostgreSQL runs it as
+# a CTE (annotator.services.assignments), under the lock, with the same parameters.
+LEDGER_PREFIX_ADVANCE_IF_BUDGETED_SQL = _LEDGER_PREFIX_ADVANCE.format(only_budgeted=" AND k.money_budget IS NOT NULL")
 
 
 def ledger_prefix_advance_and_read(*, campaign_id: int, now: datetime) -> tuple[Decimal, Decimal]:

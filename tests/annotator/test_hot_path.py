@@ -1,26 +1,54 @@
 """The labeling hot path (next item -> submit): few statements, no lazy loads, and filled items close."""
 
+import tempfile
 import threading
+from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import DataError, close_old_connections, connection
+from psycopg.pq import TransactionStatus
 
-from annotator.models import AssignmentStatus, Comparison, Judgement
+from annotator.models import AssignmentStatus, Campaign, Comparison, Judgement, LedgerCategory, LedgerEntry
 from annotator.services.access import assignment_get_for_labeler
 from annotator.services.assignments import assignment_claim, assignment_next, campaign_and_live_leases
-from annotator.services.errors import InvalidInput
+from annotator.services.errors import AlreadySubmitted, InvalidInput
 from annotator.services.judgements import judgement_submit
+from annotator.services.rows import transaction_in_one_round_trip
 from tests.annotator.api.conftest import client_with_token
 from tests.factories import CampaignFactory, ComparisonFactory, LabelerFactory
 
-# Statements per call on a budgeted campaign, BEGIN/COMMIT (savepoints in tests) included. Next item: token
-# with user and profile, campaign with the live leases; then a claim: campaign lock, ledger memo with the money
-# check, and the lease write returning the item's texts. Submit: token, assignment lock (with the campaign FOR SHARE), and
-# one statement writing the judgement, the assignment, the ledger and the comparison's count.
+# Statements per call on a budgeted campaign, savepoints included (tests run inside a transaction). Next item:
+# token with user and profile, campaign with the live leases; then a claim: campaign lock, and one statement for
+# the money check and the lease write returning the item's texts. Submit: token, assignment lock (with the
+# campaign FOR SHARE), and one statement writing the judgement, the assignment, the ledger and the comparison's count.
 NEXT_ITEM_REUSING_LEASE_QUERIES = 2
-NEXT_ITEM_QUERIES = NEXT_ITEM_REUSING_LEASE_QUERIES + 5
+NEXT_ITEM_QUERIES = NEXT_ITEM_REUSING_LEASE_QUERIES + 4
 SUBMIT_QUERIES = 5
+# Round trips to PostgreSQL per call outside any outer transaction, as the server runs them: the claim's
+# BEGIN, lock, statement and COMMIT travel together, and so do the submit's BEGIN and locked read, then its
+# writes and COMMIT (annotator.services.rows.pipelined_atomic).
+NEXT_ITEM_REUSING_LEASE_ROUND_TRIPS = 2
+NEXT_ITEM_ROUND_TRIPS = NEXT_ITEM_REUSING_LEASE_ROUND_TRIPS + 1
+SUBMIT_ROUND_TRIPS = 3
+
+
+@contextmanager
+def round_trips_counted():
+    """Counts the times the client sent something after hearing back from the server, from libpq's protocol
+    trace: each is one wait on the network, however many statements went together."""
+    connection.ensure_connection()
+    pgconn = connection.connection.pgconn
+    counted = []
+    with tempfile.TemporaryFile("w+") as trace:
+        pgconn.trace(trace.fileno())
+        try:
+            yield counted
+        finally:
+            pgconn.untrace()
+        trace.seek(0)
+        senders = [line.split("\t")[1] for line in trace.read().splitlines() if "\t" in line]  # F: client, B: server
+    counted.append(sum(1 for before, now in zip(["B"] + senders, senders) if (before, now) == ("B", "F")))
 
 
 @pytest.fixture
@@ -44,6 +72,52 @@ def test_next_item_and_submit_stay_within_their_statements(budgeted_campaign, la
             {"choice": "second", "milliseconds": 900}, format="json",
         )
     assert answer.status_code == 201, answer.content
+
+
+@pytest.mark.django_db(transaction=True)
+def test_next_item_and_submit_wait_on_the_database_as_few_times_as_they_can():
+    campaign = CampaignFactory(money_budget=Decimal("100.00"), overlap=2)
+    ComparisonFactory.create_batch(3, campaign=campaign, judgements_wanted=2)
+    labeler = LabelerFactory()
+    api = client_with_token(labeler)
+    with round_trips_counted() as next_item:
+        item = api.get(f"/api/campaigns/{campaign.name}/next/")
+    with round_trips_counted() as again:
+        api.get(f"/api/campaigns/{campaign.name}/next/")
+    with round_trips_counted() as submit:
+        answer = api.post(
+            f"/api/assignments/{item.json()['assignment_id']}/judgement/",
+            {"choice": "second", "milliseconds": 900}, format="json",
+        )
+    assert (item.status_code, answer.status_code) == (200, 201), (item.content, answer.content)
+    assert (next_item, again, submit) == (
+        [NEXT_ITEM_ROUND_TRIPS], [NEXT_ITEM_REUSING_LEASE_ROUND_TRIPS], [SUBMIT_ROUND_TRIPS]
+    )
+    # What went in the pipelines was committed: the lease, the judgement and its charge are there.
+    assert Judgement.objects.filter(assignment_id=item.json()["assignment_id"], choice__in=("a", "b")).count() == 1
+    assert LedgerEntry.objects.filter(assignment_id=item.json()["assignment_id"]).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pipelined_transaction_that_is_refused_or_fails_leaves_nothing_behind():
+    campaign = CampaignFactory(money_budget=Decimal("100.00"), overlap=2, title="before")
+    ComparisonFactory.create_batch(2, campaign=campaign, judgements_wanted=2)
+    labeler = LabelerFactory()
+    lease = assignment_claim(labeler=labeler, campaign=campaign)
+    judgement_submit(labeler=labeler, assignment_id=lease.pk, choice="a", milliseconds=500)
+    with pytest.raises(AlreadySubmitted):  # refused in Python, after the locked read, inside the pipeline
+        judgement_submit(labeler=labeler, assignment_id=lease.pk, choice="b", milliseconds=500)
+    assert connection.connection.info.transaction_status == TransactionStatus.IDLE
+    with pytest.raises(DataError):  # refused by the server, after an earlier statement of the same pipeline
+        transaction_in_one_round_trip(
+            (f"UPDATE {Campaign._meta.db_table} SET title = 'after' WHERE id = %s", [campaign.pk]),
+            ("SELECT 1 / 0", []),
+        )
+    assert connection.connection.info.transaction_status == TransactionStatus.IDLE
+    assert Campaign.objects.get(pk=campaign.pk).title == "before"
+    assert [j.choice for j in Judgement.objects.filter(assignment_id=lease.pk)] == ["a"]
+    assert LedgerEntry.objects.filter(assignment_id=lease.pk, category=LedgerCategory.LABELING).count() == 1
+    assert assignment_claim(labeler=labeler, campaign=campaign) is not None  # the connection still works
 
 
 def test_claimed_and_reused_leases_come_with_everything_the_answer_shows(
