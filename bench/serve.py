@@ -24,10 +24,13 @@ or "second" at random: the gold model's cost is not what is measured here.
 `--profile` runs every request after the warm-up under cProfile (CPU time) in the gunicorn workers, prints
 where server time goes, and EXPLAINs the claim's candidate query. `--critical-section N` times N claims
 made one after another in-process: on a budgeted campaign claims are serial, so that bounds throughput.
+`--in-process N` runs N next -> submit cycles through the WSGI application in one thread (no HTTP, no
+concurrency) and splits their CPU into Python and PostgreSQL.
 """
 
 import argparse
 import asyncio
+import io
 import json
 import multiprocessing
 import os
@@ -70,6 +73,7 @@ class BenchConfig:
     postgres: str = _option("postgres://postgres@127.0.0.1:5432", "PostgreSQL server URL, without a database")
     profile: bool = _option(False, "profile the gunicorn workers and EXPLAIN the claim query")
     critical_section: int = _option(0, "also time this many serial in-process claims (no HTTP)")
+    in_process: int = _option(0, "also measure CPU per judgement over this many next -> submit cycles in-process (no HTTP, one thread)")
     seed: int = _option(0, "seeds the labelers' random answers")
 
 
@@ -504,30 +508,70 @@ def claim_critical_section(campaign_name: str, count: int) -> dict:
 
 
 def explain_claim(campaign_name: str) -> None:
-    """The claim's lease write and money check as PostgreSQL runs them now, for one of the labelers (rolled
-    back)."""
+    """The claim statement (money check and lease write) as PostgreSQL runs it now, for one of the labelers,
+    after the campaign lock (rolled back)."""
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
     from django.utils import timezone
 
     from annotator.models import Campaign
-    from annotator.services.assignments import claim_sql_params, lease_insert_sql
-    from annotator.services.ledger import MONEY_SPENT_AND_RESERVED_SQL, money_spent_and_reserved_params
+    from annotator.services.assignments import claim_sql, claim_sql_params
 
     campaign = Campaign.objects.get(name=campaign_name)
     labeler = get_user_model().objects.get(username="bench-001")
     now = timezone.now()
-    queries = [
-        (lease_insert_sql(),
-         claim_sql_params(campaign=campaign.pk, labeler=labeler.pk, status="leased", swapped=False, now=now,
-                          until=now, reserved=0)),
-        (MONEY_SPENT_AND_RESERVED_SQL, money_spent_and_reserved_params(campaign_id=campaign.pk, now=now)),
-    ]
+    params = claim_sql_params(campaign=campaign.pk, labeler=labeler.pk, status="leased", swapped=False, now=now,
+                              until=now, reserved=0)
     with transaction.atomic(), connection.cursor() as cursor:
-        for sql, params in queries:
-            cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
-            print("\n".join(row[0] for row in cursor.fetchall()))
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + claim_sql(), params)
+        print("\n".join(row[0] for row in cursor.fetchall()))
         transaction.set_rollback(True)
+
+
+def in_process_cost(campaign_name: str, count: int) -> dict:
+    """CPU per judgement with no HTTP and no concurrency: `count` next -> submit cycles through the WSGI
+    application (middleware, DRF, services, psycopg) in this one thread, split into this process's CPU and its
+    PostgreSQL backend's. What remains of a benchmark run's CPU per judgement is the server, the clients and
+    the cost of running many processes on few cores."""
+    from django.db import connection
+    from rest_framework.authtoken.models import Token
+
+    from config.wsgi import application
+
+    keys = list(Token.objects.filter(user__username__startswith="bench-").values_list("key", flat=True))
+
+    def call(method: str, path: str, key: str, body: bytes = b"") -> tuple[str, bytes]:
+        environ = {
+            "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "80", "HTTP_HOST": "127.0.0.1", "wsgi.url_scheme": "http", "wsgi.input": io.BytesIO(body),
+            "CONTENT_LENGTH": str(len(body)), "CONTENT_TYPE": "application/json",
+            "HTTP_AUTHORIZATION": f"Token {key}", "HTTP_ACCEPT": "application/json",
+        }
+        status = []
+        payload = b"".join(application(environ, lambda line, headers, info=None: status.append(line)))
+        return status[0], payload
+
+    def cycle(number: int) -> None:
+        key = keys[number % len(keys)]
+        status, payload = call("GET", f"/api/campaigns/{campaign_name}/next/", key)
+        assert status.startswith("200"), (status, payload)
+        answer = json.dumps({"choice": "first", "milliseconds": 3000}).encode()
+        status, payload = call("POST", f"/api/assignments/{json.loads(payload)['assignment_id']}/judgement/", key, answer)
+        assert status.startswith("201"), (status, payload)
+
+    for number in range(min(count, 100)):  # warm: imports, prepared statements
+        cycle(number)
+    backend = [connection.connection.info.backend_pid]
+    python_before, postgres_before, started = time.process_time(), cpu_seconds_of(backend), time.perf_counter()
+    for number in range(count):
+        cycle(number)
+    python, postgres = time.process_time() - python_before, cpu_seconds_of(backend) - postgres_before
+    return {
+        "judgements": count,
+        "python_cpu_ms_per_judgement": round(python * 1000 / count, 2),
+        "postgres_cpu_ms_per_judgement": round(postgres * 1000 / count, 2),
+        "wall_ms_per_judgement": round((time.perf_counter() - started) * 1000 / count, 2),
+    }
 
 
 # ---------------------------------------------------------------- the run
@@ -616,6 +660,8 @@ def run(config: BenchConfig) -> dict:
     }
     if config.critical_section:
         summary["critical_section"] = claim_critical_section(campaign, config.critical_section)
+    if config.in_process:
+        summary["in_process"] = in_process_cost(campaign, config.in_process)
     print(json.dumps(summary, indent=2), flush=True)
     if profile_dir:
         profile_summary(profile_dir)

@@ -181,7 +181,7 @@ _CLAIM_CHECKS = f"""
 
 
 @cache
-def _claim_sql() -> str:
+def claim_sql() -> str:
     return f"""
     WITH memo (spent, reserved) AS ({LEDGER_PREFIX_ADVANCE_IF_BUDGETED_SQL}),
          lease AS ({lease_insert_sql(checks=_CLAIM_CHECKS)})
@@ -221,7 +221,7 @@ def _budget_exhausted(*, campaign: Campaign, spent: Decimal, reserved: Decimal, 
 def _claim_in_one_round_trip(
     *, labeler: AbstractBaseUser, campaign: Campaign, profile: LabelerProfile, now: datetime | None
 ) -> Assignment | None:
-    """PostgreSQL's claim: the campaign lock and `_claim_sql()` in one transaction and one round trip, so the lock
+    """PostgreSQL's claim: the campaign lock and `claim_sql()` in one transaction and one round trip, so the lock
     is held only while PostgreSQL works, never across the network or a Python thread waiting for a core.
 
     The price and the lease's length come from the campaign as the caller read it; the budget and whether the
@@ -236,7 +236,7 @@ def _claim_in_one_round_trip(
     until = now + timedelta(seconds=campaign.lease_seconds)
     rows = transaction_in_one_round_trip(
         (_CAMPAIGN_LOCK_SQL, {"campaign": campaign.pk}),
-        (_claim_sql(), claim_sql_params(
+        (claim_sql(), claim_sql_params(
             campaign=campaign.pk, labeler=labeler.pk, status=AssignmentStatus.LEASED.value, swapped=swapped, now=now,
             until=connection.ops.adapt_datetimefield_value(until),
             reserved=connection.ops.adapt_decimalfield_value(price),
