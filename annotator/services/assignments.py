@@ -19,9 +19,10 @@ come back as ordinary model instances, a lease with its comparison, prompt, comp
 """
 
 import random
-from functools import cache
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import cache
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
@@ -198,16 +199,39 @@ _CAMPAIGN_LOCK_SQL = f"SELECT 1 FROM {_CAMPAIGN} WHERE id = %(campaign)s FOR UPD
 _ITEM_BY_ID = f"SELECT {_ITEM_COLUMNS} FROM {_COMPARISON} c {_ITEM_JOINS} WHERE c.id = %s"
 
 
-def _lease(*, lease_id: int, comparison_id: int, labeler: AbstractBaseUser, swapped: bool, now: datetime,
-           until: datetime, reserved: Decimal) -> Assignment:
-    """The lease just written, as the ORM would read it back."""
-    stored = {
-        "id": lease_id, "comparison_id": comparison_id, "labeler_id": labeler.pk, "status": AssignmentStatus.LEASED.value,
-        "swapped": swapped, "leased_at": now, "leased_until": until, "submitted_at": None, "reserved_amount": reserved,
-    }
-    lease = Assignment.from_db(connection.alias, _ASSIGNMENT_FIELDS, [stored[name] for name in _ASSIGNMENT_FIELDS])
-    lease.labeler = labeler
-    return lease
+@dataclass(frozen=True)
+class _LeaseTerms:
+    """What a claim writes into its lease besides the comparison it picks."""
+
+    labeler: AbstractBaseUser
+    swapped: bool  # sides randomised per assignment
+    now: datetime
+    until: datetime
+    reserved: Decimal
+
+    @classmethod
+    def drawn(cls, *, labeler: AbstractBaseUser, campaign: Campaign, now: datetime, reserved: Decimal) -> "_LeaseTerms":
+        return cls(labeler=labeler, swapped=random.random() < 0.5, now=now,
+                   until=now + timedelta(seconds=campaign.lease_seconds), reserved=reserved)
+
+    def sql_params(self, *, campaign: Campaign) -> dict:
+        """The parameters of `lease_insert_sql()` and `claim_sql()`."""
+        return claim_sql_params(
+            campaign=campaign.pk, labeler=self.labeler.pk, status=AssignmentStatus.LEASED.value, swapped=self.swapped,
+            now=self.now, until=connection.ops.adapt_datetimefield_value(self.until),
+            reserved=connection.ops.adapt_decimalfield_value(self.reserved),
+        )
+
+    def lease(self, *, lease_id: int, comparison_id: int) -> Assignment:
+        """The lease as written, as the ORM would read it back."""
+        stored = {
+            "id": lease_id, "comparison_id": comparison_id, "labeler_id": self.labeler.pk,
+            "status": AssignmentStatus.LEASED.value, "swapped": self.swapped, "leased_at": self.now,
+            "leased_until": self.until, "submitted_at": None, "reserved_amount": self.reserved,
+        }
+        lease = Assignment.from_db(connection.alias, _ASSIGNMENT_FIELDS, [stored[name] for name in _ASSIGNMENT_FIELDS])
+        lease.labeler = self.labeler
+        return lease
 
 
 def _budget_exhausted(*, campaign: Campaign, spent: Decimal, reserved: Decimal, price: Decimal) -> BudgetExhausted:
@@ -230,17 +254,10 @@ def _claim_in_one_round_trip(
     lock: earlier than the lock, it counts at least as many leases live, so the slot and money checks only err
     on the safe side.
     """
-    now = now or timezone.now()
     price = item_price(campaign=campaign, profile=profile).total
-    swapped = random.random() < 0.5
-    until = now + timedelta(seconds=campaign.lease_seconds)
+    terms = _LeaseTerms.drawn(labeler=labeler, campaign=campaign, now=now or timezone.now(), reserved=price)
     rows = transaction_in_one_round_trip(
-        (_CAMPAIGN_LOCK_SQL, {"campaign": campaign.pk}),
-        (claim_sql(), claim_sql_params(
-            campaign=campaign.pk, labeler=labeler.pk, status=AssignmentStatus.LEASED.value, swapped=swapped, now=now,
-            until=connection.ops.adapt_datetimefield_value(until),
-            reserved=connection.ops.adapt_decimalfield_value(price),
-        )),
+        (_CAMPAIGN_LOCK_SQL, {"campaign": campaign.pk}), (claim_sql(), terms.sql_params(campaign=campaign))
     )
     if not rows:
         raise NotFound(f"No campaign {campaign.pk}.")
@@ -252,8 +269,7 @@ def _claim_in_one_round_trip(
         if spent is not None and spent + reserved + price > locked.money_budget:
             raise _budget_exhausted(campaign=locked, spent=money(spent), reserved=money(reserved), price=price)
         return None
-    lease = _lease(lease_id=lease_id, comparison_id=item[0], labeler=labeler, swapped=swapped, now=now, until=until,
-                   reserved=price)
+    lease = terms.lease(lease_id=lease_id, comparison_id=item[0])
     lease.comparison = _comparison_from_row(item)
     lease.comparison.campaign = locked
     return lease
@@ -282,19 +298,13 @@ def assignment_claim(*, labeler: AbstractBaseUser, campaign: Campaign, now: date
             spent, reserved = ledger_prefix_advance_and_read(campaign_id=campaign.pk, now=now)
             if spent + reserved + price > campaign.money_budget:
                 raise _budget_exhausted(campaign=campaign, spent=spent, reserved=reserved, price=price)
-        swapped = random.random() < 0.5
-        until = now + timedelta(seconds=campaign.lease_seconds)
+        terms = _LeaseTerms.drawn(labeler=labeler, campaign=campaign, now=now, reserved=price)
         with connection.cursor() as cursor:
-            cursor.execute(lease_insert_sql(), claim_sql_params(
-                campaign=campaign.pk, labeler=labeler.pk, status=AssignmentStatus.LEASED.value, swapped=swapped,
-                now=now, until=connection.ops.adapt_datetimefield_value(until),
-                reserved=connection.ops.adapt_decimalfield_value(price),
-            ))
+            cursor.execute(lease_insert_sql(), terms.sql_params(campaign=campaign))
             row = cursor.fetchone()
     if row is None:
         return None
-    lease = _lease(lease_id=row[0], comparison_id=row[1], labeler=labeler, swapped=swapped, now=now, until=until,
-                   reserved=price)
+    lease = terms.lease(lease_id=row[0], comparison_id=row[1])
     with connection.cursor() as cursor:  # the texts, read after the lock is released
         cursor.execute(_ITEM_BY_ID, [lease.comparison_id])
         lease.comparison = _comparison_from_row(cursor.fetchone())
