@@ -55,14 +55,16 @@ class MeasuredPolicy(TrainerCallback):
             self.keep()
 
     def save(self, path: Path) -> None:
-        self._model.save_pretrained(path, state_dict=self._snapshot)
-        self._tokenizer.save_pretrained(path)
+        self._save(path, self._snapshot)
 
     def keep(self) -> None:
         _copy_into(self._kept, self._snapshot)
 
     def save_kept(self, path: Path) -> None:
-        self._model.save_pretrained(path, state_dict=self._kept)
+        self._save(path, self._kept)
+
+    def _save(self, path: Path, weights: dict[str, torch.Tensor]) -> None:
+        self._model.save_pretrained(path, state_dict=weights)
         self._tokenizer.save_pretrained(path)
 
 
