@@ -14,15 +14,15 @@ once and charged exactly once, and that nothing unacknowledged was stored.
 The server runs as the README deploys it: gunicorn sync workers, 4 a core (each request waits on PostgreSQL
 about half its time), which answer one request per connection. A sync worker takes the next waiting request
 from the shared listen queue, so requests are served about in arrival order, and p99 stays near 1.4 x p50;
-gthread workers (`--worker-class gthread --workers 6 --threads 2`) give the same throughput with p99 2 to 4 x
-p50, since each keeps its own connections. The clients are a few processes, each an asyncio loop with one
+gthread workers (`--worker-class gthread --workers 6 --threads 2`) give about as much throughput (up to 15 %
+more: no connection per request) with p99 2 to 4 x p50, since each keeps its own connections. The clients are a few processes, each an asyncio loop with one
 connection per labeler (reopened when the server closes it, as sync workers do) and a minimal HTTP/1.1
 client, so that they cost as little CPU as possible. They still share the machine's cores
 with gunicorn and PostgreSQL, and the printed CPU split says how much they took. Labelers answer "first"
 or "second" at random: the gold model's cost is not what is measured here.
 
 `--profile` runs every request after the warm-up under cProfile (CPU time) in the gunicorn workers, prints
-where server time goes, and EXPLAINs the claim's candidate query. `--critical-section N` times N claims
+where server time goes, and EXPLAINs the claim statement. `--critical-section N` times N claims
 made one after another in-process: on a budgeted campaign claims are serial, so that bounds throughput.
 `--in-process N` runs N next -> submit cycles through the WSGI application in one thread (no HTTP, no
 concurrency) and splits their CPU into Python and PostgreSQL.
@@ -71,7 +71,7 @@ class BenchConfig:
     overlap: int = _option(2, "judgements wanted per comparison")
     database: str = _option("rlhf_bench", "database to drop, create and use")
     postgres: str = _option("postgres://postgres@127.0.0.1:5432", "PostgreSQL server URL, without a database")
-    profile: bool = _option(False, "profile the gunicorn workers and EXPLAIN the claim query")
+    profile: bool = _option(False, "profile the gunicorn workers and EXPLAIN the claim statement")
     critical_section: int = _option(0, "also time this many serial in-process claims (no HTTP)")
     in_process: int = _option(0, "also measure CPU per judgement over this many next -> submit cycles in-process (no HTTP, one thread)")
     seed: int = _option(0, "seeds the labelers' random answers")
