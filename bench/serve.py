@@ -508,8 +508,8 @@ def claim_critical_section(campaign_name: str, count: int) -> dict:
 
 
 def explain_claim(campaign_name: str) -> None:
-    """The claim statement (money check and lease write) as PostgreSQL runs it now, for one of the labelers,
-    after the campaign lock (rolled back)."""
+    """The claim statement (money check and lease write) as `annotator_claim` runs it after the campaign lock,
+    for one of the labelers (rolled back)."""
     from django.contrib.auth import get_user_model
     from django.db import connection, transaction
     from django.utils import timezone
@@ -520,8 +520,7 @@ def explain_claim(campaign_name: str) -> None:
     campaign = Campaign.objects.get(name=campaign_name)
     labeler = get_user_model().objects.get(username="bench-001")
     now = timezone.now()
-    params = claim_sql_params(campaign=campaign.pk, labeler=labeler.pk, status="leased", swapped=False, now=now,
-                              until=now, reserved=0)
+    params = claim_sql_params(campaign=campaign.pk, labeler=labeler.pk, swapped=False, now=now, until=now, reserved=0)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + claim_sql(), params)
         print("\n".join(row[0] for row in cursor.fetchall()))

@@ -11,10 +11,10 @@ and its count of free slots is exact. The candidate row is also taken `FOR UPDAT
 comparison that someone else holds (a round being closed by staff) is passed over rather than waited for.
 
 This is the labeling hot path (every next-item call runs it), so its statements are written in SQL (see
-annotator.services.rows). On PostgreSQL a claim is the campaign lock and one statement (money check, lease
-write, the item's texts), sent with BEGIN and COMMIT in one round trip, so the lock is held only while
-PostgreSQL works: about 1 ms a claim on a 2-core machine, a ceiling near 1,000 claims a second per campaign
-(docs/benchmarks.md); campaigns do not wait for each other. SQLite runs the same steps one by one. The rows
+annotator.services.rows). On PostgreSQL a claim is one call of the server function `annotator_claim` (the
+campaign lock, then one statement: money check, lease write, the item's texts; see
+annotator.services.server_functions), so the lock is held only while PostgreSQL works and a claim costs the
+web server one statement. Campaigns do not wait for each other. SQLite runs the same steps one by one. The rows
 come back as ordinary model instances, a lease with its comparison, prompt, completions and campaign loaded.
 """
 
@@ -53,7 +53,6 @@ from annotator.services.rows import (
     columns,
     instance_from_row,
     row_lock,
-    transaction_in_one_round_trip,
 )
 
 _ASSIGNMENT = Assignment._meta.db_table
@@ -154,7 +153,7 @@ def campaign_and_live_leases(
 _LEASE_INSERT = f"""
     INSERT INTO {_ASSIGNMENT}
         (comparison_id, labeler_id, status, swapped, leased_at, leased_until, submitted_at, reserved_amount)
-    SELECT c.id, %(labeler)s, %(status)s, %(swapped)s, %(now)s, %(until)s, NULL, %(reserved)s
+    SELECT c.id, %(labeler)s, {LEASED}, %(swapped)s, %(now)s, %(until)s, NULL, %(reserved)s
       FROM {_COMPARISON} c
      WHERE c.campaign_id = %(campaign)s AND c.is_open{{checks}}
        AND {_NOT_SEEN}
@@ -166,15 +165,15 @@ _LEASE_INSERT = f"""
 
 
 def lease_insert_sql(checks: str = "") -> str:
-    """The claim's lease write (parameters: campaign, labeler, status, swapped, now, until, reserved)."""
+    """The claim's lease write (parameters: campaign, labeler, swapped, now, until, reserved)."""
     return _LEASE_INSERT.format(lock=row_lock("FOR UPDATE OF c SKIP LOCKED"), checks=checks)
 
 
 # The claim on PostgreSQL: after the campaign lock, one statement advances the ledger memo and reads the money
 # (budgeted campaigns), writes the lease if the campaign is still active and the item's price still fits in its
-# budget, and returns the campaign as locked, the money read, and the lease with the item's texts (no lease: NULLs).
-# The two checks are uncorrelated subqueries, run once before the candidate scan. The texts never change, so
-# reading them under the lock costs the lock a join, not a round trip.
+# budget, and returns the campaign's state as locked, the money read, and the lease with its comparison (a whole
+# row) and the item's texts (no lease: NULLs). The two checks are uncorrelated subqueries, run once before the
+# candidate scan. The texts never change, so reading them under the lock costs the lock a join, not a round trip.
 _CLAIM_CHECKS = f"""
        AND EXISTS (SELECT 1 FROM {_CAMPAIGN} k WHERE k.id = %(campaign)s AND k.is_active)
        AND NOT EXISTS (SELECT 1 FROM memo JOIN {_CAMPAIGN} k ON k.id = %(campaign)s
@@ -183,10 +182,11 @@ _CLAIM_CHECKS = f"""
 
 @cache
 def claim_sql() -> str:
+    """The claim's one statement, run after the campaign lock (parameters: those of `lease_insert_sql`)."""
     return f"""
     WITH memo (spent, reserved) AS ({LEDGER_PREFIX_ADVANCE_IF_BUDGETED_SQL}),
          lease AS ({lease_insert_sql(checks=_CLAIM_CHECKS)})
-    SELECT {columns(Campaign, "k")}, memo.spent, memo.reserved, lease.id, {_ITEM_COLUMNS}
+    SELECT k.is_active, k.money_budget, memo.spent, memo.reserved, lease.id, c, p.text, ca.text, cb.text
       FROM {_CAMPAIGN} k
       LEFT JOIN memo ON TRUE
       LEFT JOIN (lease JOIN {_COMPARISON} c ON c.id = lease.comparison_id {_ITEM_JOINS}) ON TRUE
@@ -194,7 +194,35 @@ def claim_sql() -> str:
 """
 
 
-_CAMPAIGN_LOCK_SQL = f"SELECT 1 FROM {_CAMPAIGN} WHERE id = %(campaign)s FOR UPDATE"
+_CLAIM_PARAMETERS = {
+    "campaign": "bigint", "labeler": "integer", "swapped": "boolean", "now": "timestamptz",
+    "until": "timestamptz", "reserved": "numeric",
+}
+
+
+def claim_function_sql() -> str:
+    """`annotator_claim`, PostgreSQL's claim as one call: it takes the campaign lock, then runs `claim_sql()`,
+    whose snapshot is taken after the lock (a volatile function's statements each take their own), so the free
+    slots and the money it reads include every claim and answer that committed before. Installed after each
+    migrate (annotator.services.server_functions)."""
+    arguments = ", ".join(f"p_{name} {kind}" for name, kind in _CLAIM_PARAMETERS.items())
+    return f"""
+CREATE OR REPLACE FUNCTION annotator_claim({arguments})
+RETURNS TABLE (is_active boolean, money_budget numeric, spent numeric, reserved numeric, lease_id bigint,
+               comparison {_COMPARISON}, prompt_text text, text_a text, text_b text)
+LANGUAGE plpgsql AS $function$
+#variable_conflict use_column
+BEGIN
+    PERFORM 1 FROM {_CAMPAIGN} WHERE id = p_campaign FOR UPDATE;
+    RETURN QUERY {claim_sql() % {name: f"p_{name}" for name in _CLAIM_PARAMETERS}};
+END
+$function$"""
+
+
+_CLAIM_CALL = f"""
+    SELECT r.is_active, r.money_budget, r.spent, r.reserved, r.lease_id, {columns(Comparison, "(r.comparison)")},
+           r.prompt_text, r.text_a, r.text_b
+      FROM annotator_claim({", ".join(f"%({name})s" for name in _CLAIM_PARAMETERS)}) r"""
 
 _ITEM_BY_ID = f"SELECT {_ITEM_COLUMNS} FROM {_COMPARISON} c {_ITEM_JOINS} WHERE c.id = %s"
 
@@ -215,9 +243,9 @@ class _LeaseTerms:
                    until=now + timedelta(seconds=campaign.lease_seconds), reserved=reserved)
 
     def sql_params(self, *, campaign: Campaign) -> dict:
-        """The parameters of `lease_insert_sql()` and `claim_sql()`."""
+        """The parameters of `lease_insert_sql()`, `claim_sql()` and `annotator_claim`."""
         return claim_sql_params(
-            campaign=campaign.pk, labeler=self.labeler.pk, status=AssignmentStatus.LEASED.value, swapped=self.swapped,
+            campaign=campaign.pk, labeler=self.labeler.pk, swapped=self.swapped,
             now=self.now, until=connection.ops.adapt_datetimefield_value(self.until),
             reserved=connection.ops.adapt_decimalfield_value(self.reserved),
         )
@@ -234,19 +262,21 @@ class _LeaseTerms:
         return lease
 
 
-def _budget_exhausted(*, campaign: Campaign, spent: Decimal, reserved: Decimal, price: Decimal) -> BudgetExhausted:
+def _budget_exhausted(
+    *, campaign: Campaign, budget: Decimal, spent: Decimal, reserved: Decimal, price: Decimal
+) -> BudgetExhausted:
     return BudgetExhausted(
-        f"Campaign {campaign.name!r} is paused for budget: {spent + reserved} of {campaign.money_budget} "
+        f"Campaign {campaign.name!r} is paused for budget: {spent + reserved} of {budget} "
         f"{campaign.currency} is spent or reserved, and one more item costs up to {price}.",
-        spent=str(spent), reserved=str(reserved), budget=str(campaign.money_budget),
+        spent=str(spent), reserved=str(reserved), budget=str(budget),
     )
 
 
-def _claim_in_one_round_trip(
+def _claim_on_postgresql(
     *, labeler: AbstractBaseUser, campaign: Campaign, profile: LabelerProfile, now: datetime | None
 ) -> Assignment | None:
-    """PostgreSQL's claim: the campaign lock and `claim_sql()` in one transaction and one round trip, so the lock
-    is held only while PostgreSQL works, never across the network or a Python thread waiting for a core.
+    """PostgreSQL's claim: one call of `annotator_claim` (the campaign lock and `claim_sql()`), so the lock is
+    held only while PostgreSQL works, never across the network or a Python thread waiting for a core.
 
     The price and the lease's length come from the campaign as the caller read it; the budget and whether the
     campaign is still active are read under the lock. A rate changed in between applies from the next claim, as
@@ -256,22 +286,22 @@ def _claim_in_one_round_trip(
     """
     price = item_price(campaign=campaign, profile=profile).total
     terms = _LeaseTerms.drawn(labeler=labeler, campaign=campaign, now=now or timezone.now(), reserved=price)
-    rows = transaction_in_one_round_trip(
-        (_CAMPAIGN_LOCK_SQL, {"campaign": campaign.pk}), (claim_sql(), terms.sql_params(campaign=campaign))
-    )
-    if not rows:
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_CALL, terms.sql_params(campaign=campaign))
+        row = cursor.fetchone()
+    if row is None:
         raise NotFound(f"No campaign {campaign.pk}.")
-    locked = instance_from_row(Campaign, rows[0])
-    spent, reserved, lease_id, *item = rows[0][len(_CAMPAIGN_FIELDS):]
-    if not locked.is_active:
-        raise CampaignClosed(f"Campaign {locked.name!r} is closed.")
+    is_active, budget, spent, reserved, lease_id, *item = row
+    if not is_active:
+        raise CampaignClosed(f"Campaign {campaign.name!r} is closed.")
     if lease_id is None:
-        if spent is not None and spent + reserved + price > locked.money_budget:
-            raise _budget_exhausted(campaign=locked, spent=money(spent), reserved=money(reserved), price=price)
+        if spent is not None and spent + reserved + price > budget:
+            raise _budget_exhausted(campaign=campaign, budget=money(budget), spent=money(spent),
+                                    reserved=money(reserved), price=price)
         return None
     lease = terms.lease(lease_id=lease_id, comparison_id=item[0])
     lease.comparison = _comparison_from_row(item)
-    lease.comparison.campaign = locked
+    lease.comparison.campaign = campaign
     return lease
 
 
@@ -285,7 +315,7 @@ def assignment_claim(*, labeler: AbstractBaseUser, campaign: Campaign, now: date
     """
     profile = labeler_profile_get(user=labeler)
     if connection.vendor == "postgresql":
-        return _claim_in_one_round_trip(labeler=labeler, campaign=campaign, profile=profile, now=now)
+        return _claim_on_postgresql(labeler=labeler, campaign=campaign, profile=profile, now=now)
     # SQLite (first runs only): the same steps one by one, the money checked here.
     with transaction.atomic():
         # Read under the lock: the caller's object may predate a cap set since.
@@ -297,7 +327,8 @@ def assignment_claim(*, labeler: AbstractBaseUser, campaign: Campaign, now: date
         if campaign.money_budget is not None:
             spent, reserved = ledger_prefix_advance_and_read(campaign_id=campaign.pk, now=now)
             if spent + reserved + price > campaign.money_budget:
-                raise _budget_exhausted(campaign=campaign, spent=spent, reserved=reserved, price=price)
+                raise _budget_exhausted(campaign=campaign, budget=campaign.money_budget, spent=spent,
+                                        reserved=reserved, price=price)
         terms = _LeaseTerms.drawn(labeler=labeler, campaign=campaign, now=now, reserved=price)
         with connection.cursor() as cursor:
             cursor.execute(lease_insert_sql(), terms.sql_params(campaign=campaign))
@@ -343,14 +374,12 @@ def assignment_next(
     return leases
 
 
-def comparison_answer_counted_statement(*, comparison_id: int) -> tuple[str, list]:
-    """(sql, params) that counts one more answer on a comparison and closes it when that was the last one
-    wanted, so claims no longer scan past it. Run in the submit transaction: the row update waits for any
-    other answer to the same comparison and then reads its count, so two last answers never both miss
-    closing it. Lock order everywhere: campaign, then comparison."""
-    return (
-        f"""UPDATE {_COMPARISON} SET judgements_received = judgements_received + 1,
+def comparison_answer_counted_sql(*, comparison: str = "%s") -> str:
+    """The UPDATE that counts one more answer on comparison `comparison` (a parameter, or an expression of the
+    server function that stores answers) and closes it when that was the last one wanted, so claims no longer
+    scan past it. Run in the submit transaction: the row update waits for any other answer to the same
+    comparison and then reads its count, so two last answers never both miss closing it. Lock order everywhere:
+    campaign, then comparison."""
+    return f"""UPDATE {_COMPARISON} SET judgements_received = judgements_received + 1,
                    is_open = is_open AND judgements_received + 1 < judgements_wanted
-             WHERE id = %s""",
-        [comparison_id],
-    )
+             WHERE id = {comparison}"""

@@ -3,34 +3,52 @@
 A judgement for a live lease is always accepted and paid, even when the campaign's budget has since been
 reached: its price was reserved when the item was claimed. Answers are never overwritten: a second submit
 of the same assignment is refused with 409 and the first answer stands.
+
+On PostgreSQL an answer is two statements. A plain read of the labeler's assignment checks that it can take the
+answer and prices it (rates and the reservation, nothing locked). Then one call of the server function
+`annotator_answer` locks the assignment (`FOR UPDATE`) and its campaign (`FOR SHARE`, see
+annotator.services.ledger), checks again with the time read after the lock, and stores the answer, marks the
+assignment submitted, charges it and counts it on its comparison. So the locks are held only while PostgreSQL
+works. SQLite (first runs only) runs the same steps one by one in a transaction.
 """
 
 from collections.abc import Callable
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotator.models import (
     Assignment,
     AssignmentStatus,
+    Campaign,
     Choice,
+    Comparison,
     Judgement,
     Rating,
     RatingValue,
     TaskKind,
 )
-from annotator.services.sides import SCREEN_CHOICES, completion_choice
 from annotator.services.access import assignment_get_for_labeler, labeler_profile_get
-from annotator.services.assignments import comparison_answer_counted_statement
-from annotator.services.errors import AlreadySubmitted, InvalidInput, LeaseExpired
-from annotator.services.ledger import ledger_charge_item_statement
-from annotator.services.pricing import item_price
-from annotator.services.rows import pipelined_atomic, writes_run
+from annotator.services.assignments import comparison_answer_counted_sql
+from annotator.services.errors import AlreadySubmitted, InvalidInput, LeaseExpired, NotFound, ServiceError
+from annotator.services.ledger import ledger_charge_item_sql, ledger_charge_item_statement
+from annotator.services.pricing import ItemPrice, item_price
+from annotator.services.rows import LEASED, SUBMITTED, insert_statement, mark_saved
+from annotator.services.sides import SCREEN_CHOICES, completion_choice
 
 MAX_RATIONALE_CHARS = 5000
 MAX_MILLISECONDS = 24 * 3600 * 1000
+
+# Why an assignment cannot take an answer: the same names in Python and in `annotator_answer`.
+WRONG_KIND = "wrong_kind"
+ALREADY_SUBMITTED = "already_submitted"
+LEASE_EXPIRED = "lease_expired"
+NOT_FOUND = "not_found"
+
+_ANSWER_TABLES = {TaskKind.PAIRWISE: Judgement._meta.db_table, TaskKind.RATING: Rating._meta.db_table}
+_ASSIGNMENT = Assignment._meta.db_table
 
 
 def _validate_common(*, rationale: str, milliseconds) -> int:
@@ -47,54 +65,172 @@ def _validate_common(*, rationale: str, milliseconds) -> int:
     return ms
 
 
-def _claim_for_answer(*, labeler: AbstractBaseUser, assignment_id: int, task_kind: str, now: datetime | None):
-    """Lock the labeler's assignment (FOR UPDATE) and its campaign row (FOR SHARE), and check the assignment
-    can take an answer now; returns (assignment, now)."""
-    assignment = assignment_get_for_labeler(labeler=labeler, assignment_id=assignment_id, lock=True)
-    campaign = assignment.comparison.campaign
-    if campaign.task_kind != task_kind:
-        kind = "a rating" if campaign.task_kind == TaskKind.RATING else "a pairwise judgement"
-        raise InvalidInput(f"Assignment {assignment_id} belongs to campaign {campaign.name!r}, which wants {kind}.")
-    now = now or timezone.now()  # after the campaign lock: see annotator.services.ledger
+def _why_refused(*, assignment: Assignment, task_kind: str, now: datetime) -> str | None:
+    """Why the assignment cannot take an answer of this kind at `now` (None: it can). `annotator_answer` asks
+    the same questions, in the same order, under the lock."""
+    if assignment.comparison.campaign.task_kind != task_kind:
+        return WRONG_KIND
     if assignment.status == AssignmentStatus.SUBMITTED:
-        raise AlreadySubmitted(
-            f"Assignment {assignment_id} was already answered; the first answer stands.", assignment_id=assignment_id
-        )
+        return ALREADY_SUBMITTED
     if assignment.status == AssignmentStatus.EXPIRED or assignment.leased_until <= now:
-        raise LeaseExpired(
-            f"Your lease on assignment {assignment_id} expired at {assignment.leased_until:%H:%M:%S} UTC and the item "
-            "went back to the pool. Nothing was recorded; take the next item.",
-            assignment_id=assignment_id,
+        return LEASE_EXPIRED
+    return None
+
+
+def _refusal(reason: str, *, assignment: Assignment) -> ServiceError:
+    campaign = assignment.comparison.campaign
+    if reason == WRONG_KIND:
+        kind = "a rating" if campaign.task_kind == TaskKind.RATING else "a pairwise judgement"
+        return InvalidInput(f"Assignment {assignment.pk} belongs to campaign {campaign.name!r}, which wants {kind}.")
+    if reason == ALREADY_SUBMITTED:
+        return AlreadySubmitted(
+            f"Assignment {assignment.pk} was already answered; the first answer stands.", assignment_id=assignment.pk
         )
-    return assignment, now
+    if reason == LEASE_EXPIRED:
+        return LeaseExpired(
+            f"Your lease on assignment {assignment.pk} expired at {assignment.leased_until:%H:%M:%S} UTC and the "
+            "item went back to the pool. Nothing was recorded; take the next item.",
+            assignment_id=assignment.pk,
+        )
+    return NotFound(f"No assignment {assignment.pk} for you.")
 
 
-def _store(
-    *, answer: Judgement | Rating, assignment: Assignment, milliseconds: int, unit: str, now: datetime
-) -> Callable[[], None]:
-    """Store the answer, mark the assignment submitted, charge it, and count the answer on its comparison
-    (closing it when this was the last one wanted), in one statement on PostgreSQL. Returns `writes_run`'s
-    `saved`: call it after the transaction."""
+def _answer_price(*, assignment: Assignment, milliseconds: int) -> ItemPrice:
+    """What the answer is paid: the labeler's rate for the time spent, never more than was reserved for the item
+    (rates raised mid-lease must not push it past what the cap check counted)."""
     profile = labeler_profile_get(user=assignment.labeler)
     price = item_price(campaign=assignment.comparison.campaign, profile=profile, milliseconds=milliseconds)
-    if price.total > assignment.reserved_amount:
-        # Rates raised mid-lease never push an item above what was reserved for it (the cap must hold).
-        price = type(price)(
-            pay=assignment.reserved_amount - min(price.fee, assignment.reserved_amount),
-            fee=min(price.fee, assignment.reserved_amount),
-            paid_seconds=price.paid_seconds,
-        )
-    assignment.status = AssignmentStatus.SUBMITTED
-    assignment.submitted_at = now
-    return writes_run(
-        [answer],
-        (
-            f"UPDATE {Assignment._meta.db_table} SET status = %s, submitted_at = %s WHERE id = %s",
-            [assignment.status, connection.ops.adapt_datetimefield_value(now), assignment.pk],
-        ),
-        ledger_charge_item_statement(assignment=assignment, price=price, unit=unit),
-        comparison_answer_counted_statement(comparison_id=assignment.comparison_id),
-    )
+    if price.total <= assignment.reserved_amount:
+        return price
+    fee = min(price.fee, assignment.reserved_amount)
+    return ItemPrice(pay=assignment.reserved_amount - fee, fee=fee, paid_seconds=price.paid_seconds)
+
+
+def answer_function_sql() -> str:
+    """`annotator_answer`: lock, check and store an answer in one call (see the module docstring). Returns one
+    row: `refused` (a reason, or NULL when stored), the answer's id, when it was answered (`p_now`, or the time
+    after the lock) and the time it was stored. Installed after each migrate (annotator.services.server_functions).
+    """
+    judgement, rating = _ANSWER_TABLES[TaskKind.PAIRWISE], _ANSWER_TABLES[TaskKind.RATING]
+    charge = ledger_charge_item_sql(item="item", pay="p_pay", fee="p_fee", paid_seconds="p_paid_seconds",
+                                    unit="p_unit", at="stored_at")
+    return f"""
+CREATE OR REPLACE FUNCTION annotator_answer(
+    p_assignment bigint, p_labeler integer, p_task_kind text, p_now timestamptz,
+    p_choice text, p_strength integer, p_value text, p_rationale text, p_milliseconds integer,
+    p_pay numeric, p_fee numeric, p_paid_seconds numeric, p_unit text)
+RETURNS TABLE (refused text, answer_id bigint, answered_at timestamptz, stored_at timestamptz)
+LANGUAGE plpgsql AS $function$
+DECLARE
+    item record;
+BEGIN
+    SELECT a.id, a.labeler_id, a.status, a.leased_until, a.comparison_id, c.campaign_id, c.round_id, k.task_kind
+      INTO item
+      FROM {_ASSIGNMENT} a
+      JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id
+      JOIN {Campaign._meta.db_table} k ON k.id = c.campaign_id
+     WHERE a.id = p_assignment AND a.labeler_id = p_labeler
+       FOR UPDATE OF a FOR SHARE OF k;
+    IF NOT FOUND THEN
+        refused := '{NOT_FOUND}';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    stored_at := clock_timestamp();
+    answered_at := COALESCE(p_now, stored_at);  -- after the campaign lock: see annotator.services.ledger
+    refused := CASE WHEN item.task_kind <> p_task_kind THEN '{WRONG_KIND}'
+                    WHEN item.status = {SUBMITTED} THEN '{ALREADY_SUBMITTED}'
+                    WHEN item.status <> {LEASED} OR item.leased_until <= answered_at THEN '{LEASE_EXPIRED}' END;
+    IF refused IS NOT NULL THEN
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF p_task_kind = '{TaskKind.PAIRWISE.value}' THEN
+        INSERT INTO {judgement} (assignment_id, choice, strength, rationale, milliseconds, created_at)
+        VALUES (p_assignment, p_choice, p_strength, p_rationale, p_milliseconds, stored_at)
+        RETURNING id INTO answer_id;
+    ELSE
+        INSERT INTO {rating} (assignment_id, value, rationale, milliseconds, created_at)
+        VALUES (p_assignment, p_value, p_rationale, p_milliseconds, stored_at)
+        RETURNING id INTO answer_id;
+    END IF;
+    UPDATE {_ASSIGNMENT} SET status = {SUBMITTED}, submitted_at = answered_at WHERE id = p_assignment;
+    {charge};
+    {comparison_answer_counted_sql(comparison="item.comparison_id")};
+    RETURN NEXT;
+END
+$function$"""
+
+
+_ANSWER_CALL = """
+    SELECT refused, answer_id, answered_at, stored_at
+      FROM annotator_answer(%(assignment)s, %(labeler)s, %(task_kind)s, %(now)s, %(choice)s, %(strength)s,
+                            %(value)s, %(rationale)s, %(milliseconds)s, %(pay)s, %(fee)s, %(paid_seconds)s, %(unit)s)"""
+
+
+def _answer_on_postgresql(
+    *, answer: Judgement | Rating, assignment: Assignment, task_kind: str, now: datetime | None
+) -> None:
+    """Store the answer with `annotator_answer`, after the caller checked the assignment without a lock; it is
+    checked again under the lock, and refused with the same errors if a concurrent call got there first."""
+    price = _answer_price(assignment=assignment, milliseconds=answer.milliseconds)
+    with connection.cursor() as cursor:
+        cursor.execute(_ANSWER_CALL, {
+            "assignment": assignment.pk, "labeler": assignment.labeler_id, "task_kind": task_kind, "now": now,
+            "choice": getattr(answer, "choice", None), "strength": getattr(answer, "strength", None),
+            "value": getattr(answer, "value", None), "rationale": answer.rationale,
+            "milliseconds": answer.milliseconds, "pay": price.pay, "fee": price.fee,
+            "paid_seconds": price.paid_seconds, "unit": _unit(task_kind),
+        })
+        refused, answer_id, answered_at, stored_at = cursor.fetchone()
+    if refused is not None:
+        raise _refusal(refused, assignment=assignment)
+    answer.created_at = stored_at
+    mark_saved([answer], [(answer_id,)])
+    assignment.status, assignment.submitted_at = AssignmentStatus.SUBMITTED, answered_at
+
+
+def _answer_step_by_step(*, answer: Judgement | Rating, assignment: Assignment, task_kind: str, now: datetime) -> None:
+    """SQLite's store, inside the caller's transaction: the answer, the assignment, the charge, the count."""
+    price = _answer_price(assignment=assignment, milliseconds=answer.milliseconds)
+    assignment.status, assignment.submitted_at = AssignmentStatus.SUBMITTED, now
+    with connection.cursor() as cursor:
+        cursor.execute(*insert_statement([answer]))
+        mark_saved([answer], cursor.fetchall())
+        cursor.execute(f"UPDATE {_ASSIGNMENT} SET status = %s, submitted_at = %s WHERE id = %s",
+                       [assignment.status, connection.ops.adapt_datetimefield_value(now), assignment.pk])
+        cursor.execute(*ledger_charge_item_statement(assignment=assignment, price=price, unit=_unit(task_kind)))
+        cursor.execute(comparison_answer_counted_sql(), [assignment.comparison_id])
+
+
+def _unit(task_kind: str) -> str:
+    return "judgements" if task_kind == TaskKind.PAIRWISE else "ratings"
+
+
+def _answer(
+    *,
+    labeler: AbstractBaseUser,
+    assignment_id: int,
+    task_kind: str,
+    now: datetime | None,
+    answer_for: Callable[[Assignment], Judgement | Rating],
+) -> Judgement | Rating:
+    """Check that the labeler's assignment can take an answer of this kind, then store, charge and count it."""
+    if connection.vendor == "postgresql":
+        assignment = assignment_get_for_labeler(labeler=labeler, assignment_id=assignment_id)
+        if reason := _why_refused(assignment=assignment, task_kind=task_kind, now=now or timezone.now()):
+            raise _refusal(reason, assignment=assignment)
+        answer = answer_for(assignment)
+        _answer_on_postgresql(answer=answer, assignment=assignment, task_kind=task_kind, now=now)
+        return answer
+    with transaction.atomic():  # SQLite takes its write lock here (see config.settings)
+        assignment = assignment_get_for_labeler(labeler=labeler, assignment_id=assignment_id)
+        now = now or timezone.now()
+        if reason := _why_refused(assignment=assignment, task_kind=task_kind, now=now):
+            raise _refusal(reason, assignment=assignment)
+        answer = answer_for(assignment)
+        _answer_step_by_step(answer=answer, assignment=assignment, task_kind=task_kind, now=now)
+    return answer
 
 
 def judgement_submit(
@@ -110,7 +246,7 @@ def judgement_submit(
 ) -> Judgement:
     """Record a pairwise judgement, given exactly one of `choice` (completion a / b / tie / both_bad of the
     comparison) or `screen_choice` (first / second / tie / both_bad, the texts in the order the labeler saw
-    them; mapped through the assignment's `swapped`, read under its lock, so the API needs no read of its own).
+    them; mapped through the assignment's `swapped`).
     """
     if (choice is None) == (screen_choice is None):
         raise InvalidInput("Give either choice or screen_choice.")
@@ -121,18 +257,16 @@ def judgement_submit(
     if isinstance(strength, bool) or not isinstance(strength, int) or not 1 <= strength <= 3:
         raise InvalidInput(f"strength must be 1, 2 or 3; got {strength!r}.")
     ms = _validate_common(rationale=rationale, milliseconds=milliseconds)
-    with pipelined_atomic():  # two round trips: BEGIN + the locked read, then the writes + COMMIT
-        assignment, now = _claim_for_answer(
-            labeler=labeler, assignment_id=assignment_id, task_kind=TaskKind.PAIRWISE, now=now
+
+    def judgement_for(assignment: Assignment) -> Judgement:
+        stored = choice if choice is not None else completion_choice(screen_choice=screen_choice,
+                                                                      swapped=assignment.swapped)
+        return Judgement(
+            assignment=assignment, choice=stored, strength=strength, rationale=rationale.strip(), milliseconds=ms
         )
-        if screen_choice is not None:
-            choice = completion_choice(screen_choice=screen_choice, swapped=assignment.swapped)
-        judgement = Judgement(
-            assignment=assignment, choice=choice, strength=strength, rationale=rationale.strip(), milliseconds=ms
-        )
-        saved = _store(answer=judgement, assignment=assignment, milliseconds=ms, unit="judgements", now=now)
-    saved()
-    return judgement
+
+    return _answer(labeler=labeler, assignment_id=assignment_id, task_kind=TaskKind.PAIRWISE, now=now,
+                   answer_for=judgement_for)
 
 
 def rating_submit(
@@ -148,11 +282,9 @@ def rating_submit(
     if value not in RatingValue.values:
         raise InvalidInput(f"value must be one of {', '.join(RatingValue.values)}; got {value!r}.")
     ms = _validate_common(rationale=rationale, milliseconds=milliseconds)
-    with pipelined_atomic():
-        assignment, now = _claim_for_answer(
-            labeler=labeler, assignment_id=assignment_id, task_kind=TaskKind.RATING, now=now
-        )
-        rating = Rating(assignment=assignment, value=value, rationale=rationale.strip(), milliseconds=ms)
-        saved = _store(answer=rating, assignment=assignment, milliseconds=ms, unit="ratings", now=now)
-    saved()
-    return rating
+    return _answer(
+        labeler=labeler, assignment_id=assignment_id, task_kind=TaskKind.RATING, now=now,
+        answer_for=lambda assignment: Rating(
+            assignment=assignment, value=value, rationale=rationale.strip(), milliseconds=ms
+        ),
+    )

@@ -111,6 +111,9 @@ def _spent_and_reserved(sql: str, *, campaign_id: int, now: datetime) -> tuple[D
     return money(Decimal(str(spent))), money(Decimal(str(reserved)))
 
 
+CHARGE_REASONS = {LedgerCategory.LABELING: "judgement accepted", LedgerCategory.PLATFORM_FEE: "platform fee on judgement"}
+
+
 def ledger_charge_item_statement(*, assignment: Assignment, price: ItemPrice, unit: str) -> tuple[str, list]:
     """(sql, params) of the INSERT that charges a finished item: the labeler's pay and, when there is one, the
     platform fee. The submit runs it in its transaction, holding the campaign row lock shared (see above);
@@ -128,7 +131,7 @@ def ledger_charge_item_statement(*, assignment: Assignment, price: ItemPrice, un
             assignment=assignment,
             round_id=assignment.comparison.round_id,
             seconds_on_page=price.paid_seconds,
-            reason="judgement accepted",
+            reason=CHARGE_REASONS[LedgerCategory.LABELING],
         )
     ]
     if price.fee:
@@ -142,7 +145,24 @@ def ledger_charge_item_statement(*, assignment: Assignment, price: ItemPrice, un
                 labeler_id=assignment.labeler_id,
                 assignment=assignment,
                 round_id=assignment.comparison.round_id,
-                reason="platform fee on judgement",
+                reason=CHARGE_REASONS[LedgerCategory.PLATFORM_FEE],
             )
         )
     return insert_statement(entries)
+
+
+def ledger_charge_item_sql(*, item: str, pay: str, fee: str, paid_seconds: str, unit: str, at: str) -> str:
+    """The same charge as `ledger_charge_item_statement`, as SQL for the server function that stores an answer
+    (annotator.services.judgements): its values are the function's expressions, `item` a record with the
+    assignment's id, labeler_id, campaign_id and round_id. The pay entry first, then a non-zero fee."""
+    labeling, fee_category = LedgerCategory.LABELING.value, LedgerCategory.PLATFORM_FEE.value
+    return f"""
+    INSERT INTO {_LEDGER} (campaign_id, category, amount, quantity, unit, labeler_id, assignment_id, round_id,
+                           task_ref, device_type, seconds_on_page, reverses_id, recorded_by_id, reason, created_at)
+    SELECT {item}.campaign_id, e.category, e.amount, 1, {unit}, {item}.labeler_id, {item}.id, {item}.round_id,
+           '', '', e.seconds, NULL, NULL, e.reason, {at}
+      FROM (VALUES (1, '{labeling}', {pay}, {paid_seconds}, '{CHARGE_REASONS[labeling]}'),
+                   (2, '{fee_category}', {fee}, NULL, '{CHARGE_REASONS[fee_category]}'))
+           AS e (position, category, amount, seconds, reason)
+     WHERE e.category = '{labeling}' OR e.amount <> 0
+     ORDER BY e.position"""

@@ -6,28 +6,25 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
-from django.db import DataError, close_old_connections, connection
+from django.db import IntegrityError, close_old_connections, connection
 from psycopg.pq import TransactionStatus
 
-from annotator.models import AssignmentStatus, Campaign, Comparison, Judgement, LedgerCategory, LedgerEntry
+from annotator.models import AssignmentStatus, Comparison, Judgement, LedgerCategory, LedgerEntry
 from annotator.services.access import assignment_get_for_labeler
 from annotator.services.assignments import assignment_claim, assignment_next, campaign_and_live_leases
 from annotator.services.errors import AlreadySubmitted, InvalidInput
 from annotator.services.judgements import judgement_submit
-from annotator.services.rows import transaction_in_one_round_trip
 from tests.annotator.api.conftest import client_with_token
 from tests.factories import CampaignFactory, ComparisonFactory, LabelerFactory
 
-# Statements per call on a budgeted campaign, savepoints included (tests run inside a transaction). Next item:
-# token with user and profile, campaign with the live leases; then a claim: campaign lock, and one statement for
-# the money check and the lease write returning the item's texts. Submit: token, assignment lock (with the
-# campaign FOR SHARE), and one statement writing the judgement, the assignment, the ledger and the comparison's count.
+# Statements per call on a budgeted campaign. Next item: token with user and profile, campaign with the live
+# leases; then a claim: one call of `annotator_claim` (the campaign lock, the money check and the lease write
+# returning the item's texts). Submit: token, the assignment read, one call of `annotator_answer` (lock, checks,
+# the judgement, the assignment, the ledger and the comparison's count).
 NEXT_ITEM_REUSING_LEASE_QUERIES = 2
-NEXT_ITEM_QUERIES = NEXT_ITEM_REUSING_LEASE_QUERIES + 4
-SUBMIT_QUERIES = 5
-# Round trips to PostgreSQL per call outside any outer transaction, as the server runs them: the claim's
-# BEGIN, lock, statement and COMMIT travel together, and so do the submit's BEGIN and locked read, then its
-# writes and COMMIT (annotator.services.rows.pipelined_atomic).
+NEXT_ITEM_QUERIES = NEXT_ITEM_REUSING_LEASE_QUERIES + 1
+SUBMIT_QUERIES = 3
+# Round trips to PostgreSQL per call, as the server runs them: one per statement, none for BEGIN or COMMIT.
 NEXT_ITEM_REUSING_LEASE_ROUND_TRIPS = 2
 NEXT_ITEM_ROUND_TRIPS = NEXT_ITEM_REUSING_LEASE_ROUND_TRIPS + 1
 SUBMIT_ROUND_TRIPS = 3
@@ -99,25 +96,32 @@ def test_next_item_and_submit_wait_on_the_database_as_few_times_as_they_can():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_pipelined_transaction_that_is_refused_or_fails_leaves_nothing_behind():
-    campaign = CampaignFactory(money_budget=Decimal("100.00"), overlap=2, title="before")
+def test_an_answer_that_is_refused_or_fails_in_the_server_function_leaves_nothing_behind():
+    campaign = CampaignFactory(money_budget=Decimal("100.00"), overlap=2)
     ComparisonFactory.create_batch(2, campaign=campaign, judgements_wanted=2)
     labeler = LabelerFactory()
     lease = assignment_claim(labeler=labeler, campaign=campaign)
     judgement_submit(labeler=labeler, assignment_id=lease.pk, choice="a", milliseconds=500)
-    with pytest.raises(AlreadySubmitted):  # refused in Python, after the locked read, inside the pipeline
+    with pytest.raises(AlreadySubmitted):
         judgement_submit(labeler=labeler, assignment_id=lease.pk, choice="b", milliseconds=500)
     assert connection.connection.info.transaction_status == TransactionStatus.IDLE
-    with pytest.raises(DataError):  # refused by the server, after an earlier statement of the same pipeline
-        transaction_in_one_round_trip(
-            (f"UPDATE {Campaign._meta.db_table} SET title = 'after' WHERE id = %s", [campaign.pk]),
-            ("SELECT 1 / 0", []),
+
+    second = assignment_claim(labeler=labeler, campaign=campaign)
+    # Refused by the server half-way: the judgement breaks a CHECK constraint after the function took its locks.
+    with pytest.raises(IntegrityError), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT * FROM annotator_answer(%s, %s, 'pairwise', NULL, 'a', 9, NULL, '', 500, 0.1, 0, NULL, 'judgements')",
+            [second.pk, labeler.pk],
         )
     assert connection.connection.info.transaction_status == TransactionStatus.IDLE
-    assert Campaign.objects.get(pk=campaign.pk).title == "before"
+    second.refresh_from_db()
+    assert second.status == AssignmentStatus.LEASED
+    assert not Judgement.objects.filter(assignment=second).exists()
+    assert not LedgerEntry.objects.filter(assignment=second).exists()
+    assert Comparison.objects.get(pk=second.comparison_id).judgements_received == 0
     assert [j.choice for j in Judgement.objects.filter(assignment_id=lease.pk)] == ["a"]
     assert LedgerEntry.objects.filter(assignment_id=lease.pk, category=LedgerCategory.LABELING).count() == 1
-    assert assignment_claim(labeler=labeler, campaign=campaign) is not None  # the connection still works
+    judgement_submit(labeler=labeler, assignment_id=second.pk, choice="b", milliseconds=500)  # the connection works
 
 
 def test_claimed_and_reused_leases_come_with_everything_the_answer_shows(
