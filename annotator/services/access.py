@@ -1,15 +1,68 @@
 """Who may touch what: one access function per object type. Every view goes through these."""
 
+from dataclasses import dataclass
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from annotator.models import Assignment, Campaign, Comparison, LabelerProfile
-from annotator.services.errors import AccessDenied, NotFound
-from annotator.services.rows import attnames, columns, instance_from_row, row_lock
+from annotator.services.errors import AccessDenied, AuthenticationFailed, NotFound
+from annotator.services.rows import attnames, columns, instance_from_row
 
 User = get_user_model()
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """An API token from a request's Authorization header, not yet checked.
+
+    The labeling hot path (next item, answers) takes one wherever it takes a labeler and checks it in the first
+    statement the call runs anyway, which then also reads the user and their labeler profile: one statement and
+    round trip fewer per call than checking it first. `user_for_api_token` checks one on its own.
+    """
+
+    key: str
+
+
+# The asking labeler in a hot-path statement: their user row as `u` and their labeler profile as `lp` (NULLs when
+# they have none), found by user id or by token, given as %(labeler)s. (FROM items, WHERE condition) by kind.
+_LABELER_SOURCES = {
+    User: (f"{User._meta.db_table} u", f"u.{User._meta.pk.column} = %(labeler)s"),
+    ApiToken: (
+        f"{Token._meta.db_table} t JOIN {User._meta.db_table} u ON u.{User._meta.pk.column} = t.user_id",
+        "t.key = %(labeler)s",
+    ),
+}
+LABELER_COLUMNS = f"{columns(User, 'u')}, {columns(LabelerProfile, 'lp')}"
+LABELER_WIDTH = len(attnames(User)) + len(attnames(LabelerProfile))
+
+
+def labeler_sql(labeler: AbstractBaseUser | ApiToken) -> tuple[str, str, int | str]:
+    """(FROM items, WHERE condition, the %(labeler)s parameter) that put the asking labeler's `LABELER_COLUMNS`
+    into a statement, for a user or an unchecked API token."""
+    source, condition = _LABELER_SOURCES[ApiToken if isinstance(labeler, ApiToken) else User]
+    profiles = f"LEFT JOIN {LabelerProfile._meta.db_table} lp ON lp.user_id = u.{User._meta.pk.column}"
+    return f"{source} {profiles}", condition, labeler.key if isinstance(labeler, ApiToken) else labeler.pk
+
+
+def labeler_from_row(labeler: AbstractBaseUser | ApiToken, row) -> tuple[AbstractBaseUser, tuple]:
+    """The labeler a row that starts with `LABELER_COLUMNS` names (no row: the token is unknown), with their
+    profile loaded, and the rest of the row. AuthenticationFailed for an unknown token or an inactive user;
+    AccessDenied for a user who is not a labeler."""
+    if row is None:
+        raise AuthenticationFailed("Invalid token.")
+    if isinstance(labeler, ApiToken):
+        labeler = instance_from_row(User, row)
+        if not labeler.is_active:
+            raise AuthenticationFailed("User inactive or deleted.")
+    if not User.labeler.is_cached(labeler):
+        profile_row = row[len(attnames(User)):]
+        profile = instance_from_row(LabelerProfile, profile_row) if profile_row[0] is not None else None
+        User.labeler.related.set_cached_value(labeler, profile)  # None: `labeler_profile_get` refuses, no query
+    labeler_profile_get(user=labeler)
+    return labeler, tuple(row[LABELER_WIDTH:])
 
 
 def labeler_profile_get(*, user: AbstractBaseUser) -> LabelerProfile:
@@ -92,32 +145,32 @@ def campaign_get_for_staff(*, user: AbstractBaseUser, campaign: str | int) -> Ca
 
 
 _ASSIGNMENT_OF_LABELER = f"""
-    SELECT {columns(Assignment, "a")}, {columns(Comparison, "c")}, {columns(Campaign, "k")}
-      FROM {Assignment._meta.db_table} a
-      JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id
-      JOIN {Campaign._meta.db_table} k ON k.id = c.campaign_id
-     WHERE a.id = %s AND a.labeler_id = %s"""
+    SELECT {LABELER_COLUMNS}, {columns(Assignment, "a")}, {columns(Comparison, "c")}, {columns(Campaign, "k")}
+      FROM {{source}}
+      LEFT JOIN ({Assignment._meta.db_table} a
+                 JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id
+                 JOIN {Campaign._meta.db_table} k ON k.id = c.campaign_id)
+        ON a.id = %(assignment)s AND a.labeler_id = u.{User._meta.pk.column}
+     WHERE {{condition}}"""
 
 
-def assignment_get_for_labeler(*, labeler: AbstractBaseUser, assignment_id: int, lock: bool = False) -> Assignment:
-    """The labeler's own assignment, with its comparison and campaign. Someone else's answers exactly like a
-    missing one, so ids leak nothing. (SQL: every submit runs it.)
-
-    With `lock=True`, for answering it: the assignment row is locked `FOR UPDATE` and its campaign row
-    `FOR SHARE` until the caller's transaction ends (an answer writes ledger entries: see
-    annotator.services.ledger).
+def assignment_get_for_labeler(*, labeler: AbstractBaseUser | ApiToken, assignment_id: int) -> Assignment:
+    """The labeler's own assignment, with its comparison, campaign and labeler (their profile loaded). Someone
+    else's answers exactly like a missing one, so ids leak nothing. One statement, which also checks an API
+    token (see `ApiToken`). Nothing is locked: answers lock in the statement that stores them.
     """
-    if not isinstance(assignment_id, int) or isinstance(assignment_id, bool) or not 0 < assignment_id <= MAX_ID:
-        raise NotFound(f"No assignment {assignment_id} for you.")
-    sql = _ASSIGNMENT_OF_LABELER + (row_lock("FOR UPDATE OF a", "FOR SHARE OF k") if lock else "")
+    valid = isinstance(assignment_id, int) and not isinstance(assignment_id, bool) and 0 < assignment_id <= MAX_ID
+    source, condition, key = labeler_sql(labeler)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [assignment_id, labeler.pk])
+        cursor.execute(_ASSIGNMENT_OF_LABELER.format(source=source, condition=condition),
+                       {"assignment": assignment_id if valid else None, "labeler": key})  # a token is still checked
         row = cursor.fetchone()
-    if row is None:
+    labeler, row = labeler_from_row(labeler, row)
+    if row[0] is None:
         raise NotFound(f"No assignment {assignment_id} for you.")
     assignment = instance_from_row(Assignment, row)
     row = row[len(attnames(Assignment)):]
     assignment.comparison = instance_from_row(Comparison, row)
     assignment.comparison.campaign = instance_from_row(Campaign, row[len(attnames(Comparison)):])
-    assignment.labeler = labeler  # the filter made sure of it; saves a query for whoever reads it
+    assignment.labeler = labeler
     return assignment

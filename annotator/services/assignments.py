@@ -38,7 +38,15 @@ from annotator.models import (
     LabelerProfile,
     Prompt,
 )
-from annotator.services.access import campaign_lookup, labeler_profile_get
+from annotator.services.access import (
+    LABELER_COLUMNS,
+    LABELER_WIDTH,
+    ApiToken,
+    campaign_lookup,
+    labeler_from_row,
+    labeler_profile_get,
+    labeler_sql,
+)
 from annotator.services.errors import BudgetExhausted, CampaignClosed, NotFound
 from annotator.services.ledger import (
     LEDGER_PREFIX_ADVANCE_IF_BUDGETED_SQL,
@@ -61,6 +69,7 @@ _CAMPAIGN = Campaign._meta.db_table
 _ASSIGNMENT_FIELDS = attnames(Assignment)
 _COMPARISON_FIELDS = attnames(Comparison)
 _CAMPAIGN_FIELDS = attnames(Campaign)
+_LEASES_START = LABELER_WIDTH + len(_CAMPAIGN_FIELDS)  # in a row of _CAMPAIGN_AND_LIVE_LEASES
 # A comparison as a labeler gets it: all its columns, then the texts of its prompt and completions.
 _ITEM_COLUMNS = f"{columns(Comparison, 'c')}, p.text, ca.text, cb.text"
 _ITEM_JOINS = f"""
@@ -104,48 +113,49 @@ def _comparison_from_row(row) -> Comparison:
     return comparison
 
 
-# The active campaign, and the labeler's unexpired unsubmitted leases in it, oldest first (none: one row
-# with NULLs after the campaign's columns).
+# The asking labeler (see access.labeler_sql), the active campaign (NULLs: none such) and the labeler's
+# unexpired unsubmitted leases in it, oldest first (none: one row with NULLs there).
 _CAMPAIGN_AND_LIVE_LEASES = f"""
-    SELECT {columns(Campaign, "k")}, {columns(Assignment, "a")}, {_ITEM_COLUMNS}
-      FROM {_CAMPAIGN} k
+    SELECT {LABELER_COLUMNS}, {columns(Campaign, "k")}, {columns(Assignment, "a")}, {_ITEM_COLUMNS}
+      FROM {{source}}
+      LEFT JOIN {_CAMPAIGN} k ON k.is_active AND k.{{column}} = %(campaign)s
       LEFT JOIN ({_ASSIGNMENT} a JOIN {_COMPARISON} c ON c.id = a.comparison_id {_ITEM_JOINS})
-        ON c.campaign_id = k.id AND a.labeler_id = %(labeler)s AND a.status = {LEASED} AND a.leased_until > %(now)s
-     WHERE k.is_active AND k.{{column}} = %(campaign)s
+        ON c.campaign_id = k.id AND a.labeler_id = u.id AND a.status = {LEASED} AND a.leased_until > %(now)s
+     WHERE {{condition}}
      ORDER BY a.leased_at, a.id
      LIMIT %(limit)s
 """
-_CAMPAIGN_AND_LIVE_LEASES_BY = {
-    key: _CAMPAIGN_AND_LIVE_LEASES.format(column=column) for key, column in (("pk", "id"), ("name", "name"))
-}
 
 
 def campaign_and_live_leases(
-    *, labeler: AbstractBaseUser, campaign: str | int, now: datetime, limit: int
-) -> tuple[Campaign, list[Assignment]]:
-    """An active campaign by name or id, and the labeler's live leases in it (at most `limit`, oldest first,
-    each with its comparison, prompt, completions and campaign loaded), in one statement. NotFound when no
-    such campaign is active."""
-    [(key, value)] = campaign_lookup(campaign).items()
+    *, labeler: AbstractBaseUser | ApiToken, campaign: str | int, now: datetime, limit: int
+) -> tuple[AbstractBaseUser, Campaign, list[Assignment]]:
+    """The labeler (checked, with their profile: see access.labeler_from_row), an active campaign by name or id,
+    and the labeler's live leases in it (at most `limit`, oldest first, each with its comparison, prompt,
+    completions and campaign loaded), in one statement. NotFound when no such campaign is active."""
+    try:
+        [(key, value)] = campaign_lookup(campaign).items()
+    except NotFound:
+        key, value = "pk", None  # an id no campaign can have: the labeler is still checked first
+    source, condition, labeler_key = labeler_sql(labeler)
+    sql = _CAMPAIGN_AND_LIVE_LEASES.format(source=source, condition=condition, column="id" if key == "pk" else "name")
     with connection.cursor() as cursor:
-        cursor.execute(
-            _CAMPAIGN_AND_LIVE_LEASES_BY[key],
-            claim_sql_params(labeler=labeler.pk, campaign=value, now=now, limit=limit),
-        )
+        cursor.execute(sql, claim_sql_params(labeler=labeler_key, campaign=value, now=now, limit=limit))
         rows = cursor.fetchall()
-    if not rows:
+    labeler, row = labeler_from_row(labeler, rows[0] if rows else None)
+    if row[0] is None:
         raise NotFound(f"No active campaign {campaign!r}.")
-    found = instance_from_row(Campaign, rows[0])
+    found = instance_from_row(Campaign, row)
     leases = []
     for row in rows:
-        row = row[len(_CAMPAIGN_FIELDS):]
+        row = row[_LEASES_START:]
         if row[0] is None:  # the LEFT JOIN found no lease
             break
         lease = instance_from_row(Assignment, row)
         lease.comparison = _comparison_from_row(row[len(_ASSIGNMENT_FIELDS):])
         lease.comparison.campaign, lease.labeler = found, labeler
         leases.append(lease)
-    return found, leases
+    return labeler, found, leases
 
 
 # The candidate (the first open comparison by priority that the labeler has not had and that has a free
@@ -344,7 +354,8 @@ def assignment_claim(*, labeler: AbstractBaseUser, campaign: Campaign, now: date
 
 
 def assignment_next(
-    *, labeler: AbstractBaseUser, campaign: Campaign | str | int, prefetch: int = 0, now: datetime | None = None
+    *, labeler: AbstractBaseUser | ApiToken, campaign: Campaign | str | int, prefetch: int = 0,
+    now: datetime | None = None,
 ) -> list[Assignment]:
     """The labeler's current item and up to `prefetch` more, already claimed, oldest first, in an active
     campaign (given as a Campaign, or by name or id: NotFound when none such is active).
@@ -352,12 +363,12 @@ def assignment_next(
     Live leases are reused, so asking again (a reload, a retry) never claims a second copy of work. An
     empty list means the campaign has nothing left for this labeler. BudgetExhausted propagates only
     when the labeler holds no lease at all (otherwise they still have paid work in hand). Each lease comes
-    with its comparison, prompt, completions and campaign loaded.
+    with its comparison, prompt, completions, campaign and labeler loaded. The labeler may be an unchecked
+    API token (see access.ApiToken): the first statement checks it.
     """
-    labeler_profile_get(user=labeler)
-    claim_now = now  # None: each claim reads the clock after taking its lock
+    claim_now = now  # None: each claim reads the clock itself
     now = now or timezone.now()
-    found, leases = campaign_and_live_leases(
+    labeler, found, leases = campaign_and_live_leases(
         labeler=labeler, campaign=campaign.pk if isinstance(campaign, Campaign) else campaign, now=now,
         limit=prefetch + 1,
     )

@@ -23,6 +23,13 @@ class NotFound(ServiceError):
     code = "not_found"
 
 
+class AuthenticationFailed(ServiceError):
+    """Credentials came, but name no active user (401)."""
+
+    status = 401
+    code = "authentication_failed"
+
+
 class AccessDenied(ServiceError):
     status = 403
     code = "forbidden"

@@ -8,26 +8,28 @@ from decimal import Decimal
 import pytest
 from django.db import IntegrityError, close_old_connections, connection
 from psycopg.pq import TransactionStatus
+from rest_framework.authtoken.models import Token
 
 from annotator.models import AssignmentStatus, Comparison, Judgement, LedgerCategory, LedgerEntry
-from annotator.services.access import assignment_get_for_labeler
+from annotator.services.access import ApiToken, User, assignment_get_for_labeler
 from annotator.services.assignments import assignment_claim, assignment_next, campaign_and_live_leases
 from annotator.services.errors import AlreadySubmitted, InvalidInput
 from annotator.services.judgements import judgement_submit
 from tests.annotator.api.conftest import client_with_token
 from tests.factories import CampaignFactory, ComparisonFactory, LabelerFactory
 
-# Statements per call on a budgeted campaign. Next item: token with user and profile, campaign with the live
-# leases; then a claim: one call of `annotator_claim` (the campaign lock, the money check and the lease write
-# returning the item's texts). Submit: token, the assignment read, one call of `annotator_answer` (lock, checks,
-# the judgement, the assignment, the ledger and the comparison's count).
-NEXT_ITEM_REUSING_LEASE_QUERIES = 2
+# Statements per call on a budgeted campaign, over token auth. Next item: the token, the user and their profile,
+# the campaign and the labeler's live leases in one statement; then a claim: one call of `annotator_claim` (the
+# campaign lock, the money check and the lease write returning the item's texts). Submit: the token, the user,
+# the profile and the assignment in one statement, then one call of `annotator_answer` (lock, checks, the
+# judgement, the assignment, the ledger and the comparison's count).
+NEXT_ITEM_REUSING_LEASE_QUERIES = 1
 NEXT_ITEM_QUERIES = NEXT_ITEM_REUSING_LEASE_QUERIES + 1
-SUBMIT_QUERIES = 3
+SUBMIT_QUERIES = 2
 # Round trips to PostgreSQL per call, as the server runs them: one per statement, none for BEGIN or COMMIT.
-NEXT_ITEM_REUSING_LEASE_ROUND_TRIPS = 2
-NEXT_ITEM_ROUND_TRIPS = NEXT_ITEM_REUSING_LEASE_ROUND_TRIPS + 1
-SUBMIT_ROUND_TRIPS = 3
+NEXT_ITEM_REUSING_LEASE_ROUND_TRIPS = NEXT_ITEM_REUSING_LEASE_QUERIES
+NEXT_ITEM_ROUND_TRIPS = NEXT_ITEM_QUERIES
+SUBMIT_ROUND_TRIPS = SUBMIT_QUERIES
 
 
 @contextmanager
@@ -198,7 +200,12 @@ def test_rows_read_without_the_orm_come_back_as_the_orm_reads_them(labeler):
     ComparisonFactory(campaign=campaign)
     lease = assignment_claim(labeler=labeler, campaign=campaign)
     answered = assignment_get_for_labeler(labeler=labeler, assignment_id=lease.pk)
-    looked_up, _ = campaign_and_live_leases(labeler=labeler, campaign=campaign.name, now=lease.leased_at, limit=1)
+    token = ApiToken(Token.objects.create(user=labeler).key)
+    user, looked_up, _ = campaign_and_live_leases(labeler=token, campaign=campaign.name, now=lease.leased_at, limit=1)
+    stored = User.objects.select_related("labeler").get(pk=labeler.pk)
+    assert (user.pk, user.username, user.is_active, user.date_joined) == (
+        stored.pk, stored.username, stored.is_active, stored.date_joined)
+    assert user.labeler.pay_per_judgement == stored.labeler.pay_per_judgement and user.labeler.kind == stored.labeler.kind
     for read in (lease.comparison.campaign, answered.comparison.campaign, looked_up):
         assert read.settings == {"sampling": {"max_new_tokens": 8}}
         assert read.money_budget == Decimal("5.0000") and isinstance(read.money_budget, Decimal)

@@ -5,6 +5,7 @@ from django.middleware.csrf import _get_new_csrf_string
 from rest_framework.test import APIClient
 
 from annotator.models import Judgement
+from tests.annotator.api.conftest import client_with_token
 from tests.factories import PASSWORD, AssignmentFactory, UserFactory
 
 
@@ -65,14 +66,18 @@ def test_session_write_needs_csrf_token(labeler, lease):
     assert client.get("/api/me/history/").status_code == 200
 
 
-def test_user_without_labeler_profile_is_403(campaign):
-    client = APIClient()
-    client.force_authenticate(UserFactory())
-    for url in ["/api/campaigns/", f"/api/campaigns/{campaign.name}/next/", "/api/me/history/",
-                f"/api/campaigns/{campaign.name}/stats/"]:
-        response = client.get(url)
-        assert response.status_code == 403, url
-        assert "not a labeler" in response.json()["detail"]
+def test_user_without_labeler_profile_is_403(campaign, lease):
+    by_session = APIClient()
+    by_session.force_login(UserFactory())
+    for client in [by_session, client_with_token(UserFactory())]:
+        for url in ["/api/campaigns/", f"/api/campaigns/{campaign.name}/next/", "/api/me/history/",
+                    f"/api/campaigns/{campaign.name}/stats/"]:
+            response = client.get(url)
+            assert response.status_code == 403, url
+            assert "not a labeler" in response.json()["detail"]
+    response = client_with_token(UserFactory()).post(f"/api/assignments/{lease.pk}/judgement/", ANSWER, format="json")
+    assert response.status_code == 403 and "not a labeler" in response.json()["detail"]
+    assert not Judgement.objects.exists()
 
 
 def test_another_labelers_items_and_history_are_invisible(api, other_api, lease):
