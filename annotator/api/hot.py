@@ -91,7 +91,7 @@ class HotPathView(APIView):
         except (ServiceError, exceptions.APIException) as error:
             if isinstance(labeler, ApiToken) and not _token_is_good(labeler):
                 # Refused before the service checked the token (bad input): a bad token still hears 401 first.
-                error = exceptions.AuthenticationFailed("Invalid token.")
+                return self._error(request, exceptions.AuthenticationFailed("Invalid token."))
             return self._error(request, error)
 
     def _error(self, request: HttpRequest, error: Exception) -> JsonResponse:

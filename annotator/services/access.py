@@ -26,6 +26,15 @@ class ApiToken:
     key: str
 
 
+# What the labeling hot path reads of the rows it loads; their other fields are deferred (annotator.services.rows).
+HOT_USER_FIELDS = ("id", "username", "is_active", "is_staff")
+HOT_PROFILE_FIELDS = ("id", "user_id", "kind", "pay_per_judgement", "hourly_rate", "api_cost_per_call")
+HOT_CAMPAIGN_FIELDS = (  # what pricing, leases and the answers' checks and messages use
+    "id", "name", "task_kind", "is_active", "lease_seconds", "currency", "money_budget", "pay_model",
+    "pay_per_judgement", "hourly_rate", "max_paid_seconds_per_item", "platform_fee_percent",
+)
+HOT_COMPARISON_FIELDS = ("id", "campaign_id", "round_id", "prompt_id", "completion_a_id", "completion_b_id")
+
 # The asking labeler in a hot-path statement: their user row as `u` and their labeler profile as `lp` (NULLs when
 # they have none), found by user id or by token, given as %(labeler)s. (FROM items, WHERE condition) by kind.
 _LABELER_SOURCES = {
@@ -35,8 +44,8 @@ _LABELER_SOURCES = {
         "t.key = %(labeler)s",
     ),
 }
-LABELER_COLUMNS = f"{columns(User, 'u')}, {columns(LabelerProfile, 'lp')}"
-LABELER_WIDTH = len(attnames(User)) + len(attnames(LabelerProfile))
+LABELER_COLUMNS = f"{columns(User, 'u', HOT_USER_FIELDS)}, {columns(LabelerProfile, 'lp', HOT_PROFILE_FIELDS)}"
+LABELER_WIDTH = len(HOT_USER_FIELDS) + len(HOT_PROFILE_FIELDS)
 
 
 def labeler_sql(labeler: AbstractBaseUser | ApiToken) -> tuple[str, str, int | str]:
@@ -54,12 +63,12 @@ def labeler_from_row(labeler: AbstractBaseUser | ApiToken, row) -> tuple[Abstrac
     if row is None:
         raise AuthenticationFailed("Invalid token.")
     if isinstance(labeler, ApiToken):
-        labeler = instance_from_row(User, row)
+        labeler = instance_from_row(User, row, HOT_USER_FIELDS)
         if not labeler.is_active:
             raise AuthenticationFailed("User inactive or deleted.")
     if not User.labeler.is_cached(labeler):
-        profile_row = row[len(attnames(User)):]
-        profile = instance_from_row(LabelerProfile, profile_row) if profile_row[0] is not None else None
+        profile_row = row[len(HOT_USER_FIELDS):]
+        profile = instance_from_row(LabelerProfile, profile_row, HOT_PROFILE_FIELDS) if profile_row[0] is not None else None
         User.labeler.related.set_cached_value(labeler, profile)  # None: `labeler_profile_get` refuses, no query
     labeler_profile_get(user=labeler)
     return labeler, tuple(row[LABELER_WIDTH:])
@@ -145,7 +154,8 @@ def campaign_get_for_staff(*, user: AbstractBaseUser, campaign: str | int) -> Ca
 
 
 _ASSIGNMENT_OF_LABELER = f"""
-    SELECT {LABELER_COLUMNS}, {columns(Assignment, "a")}, {columns(Comparison, "c")}, {columns(Campaign, "k")}
+    SELECT {LABELER_COLUMNS}, {columns(Assignment, "a")}, {columns(Comparison, "c", HOT_COMPARISON_FIELDS)},
+           {columns(Campaign, "k", HOT_CAMPAIGN_FIELDS)}
       FROM {{source}}
       LEFT JOIN ({Assignment._meta.db_table} a
                  JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id
@@ -155,9 +165,10 @@ _ASSIGNMENT_OF_LABELER = f"""
 
 
 def assignment_get_for_labeler(*, labeler: AbstractBaseUser | ApiToken, assignment_id: int) -> Assignment:
-    """The labeler's own assignment, with its comparison, campaign and labeler (their profile loaded). Someone
-    else's answers exactly like a missing one, so ids leak nothing. One statement, which also checks an API
-    token (see `ApiToken`). Nothing is locked: answers lock in the statement that stores them.
+    """The labeler's own assignment, with its comparison, campaign and labeler (their profile loaded; the
+    comparison and campaign with their HOT_ fields). Someone else's answers exactly like a missing one, so ids
+    leak nothing. One statement, which also checks an API token (see `ApiToken`). Nothing is locked: answers
+    lock in the statement that stores them.
     """
     valid = isinstance(assignment_id, int) and not isinstance(assignment_id, bool) and 0 < assignment_id <= MAX_ID
     source, condition, key = labeler_sql(labeler)
@@ -170,7 +181,7 @@ def assignment_get_for_labeler(*, labeler: AbstractBaseUser | ApiToken, assignme
         raise NotFound(f"No assignment {assignment_id} for you.")
     assignment = instance_from_row(Assignment, row)
     row = row[len(attnames(Assignment)):]
-    assignment.comparison = instance_from_row(Comparison, row)
-    assignment.comparison.campaign = instance_from_row(Campaign, row[len(attnames(Comparison)):])
+    assignment.comparison = instance_from_row(Comparison, row, HOT_COMPARISON_FIELDS)
+    assignment.comparison.campaign = instance_from_row(Campaign, row[len(HOT_COMPARISON_FIELDS):], HOT_CAMPAIGN_FIELDS)
     assignment.labeler = labeler
     return assignment

@@ -39,6 +39,8 @@ from annotator.models import (
     Prompt,
 )
 from annotator.services.access import (
+    HOT_CAMPAIGN_FIELDS,
+    HOT_COMPARISON_FIELDS,
     LABELER_COLUMNS,
     LABELER_WIDTH,
     ApiToken,
@@ -67,11 +69,9 @@ _ASSIGNMENT = Assignment._meta.db_table
 _COMPARISON = Comparison._meta.db_table
 _CAMPAIGN = Campaign._meta.db_table
 _ASSIGNMENT_FIELDS = attnames(Assignment)
-_COMPARISON_FIELDS = attnames(Comparison)
-_CAMPAIGN_FIELDS = attnames(Campaign)
-_LEASES_START = LABELER_WIDTH + len(_CAMPAIGN_FIELDS)  # in a row of _CAMPAIGN_AND_LIVE_LEASES
-# A comparison as a labeler gets it: all its columns, then the texts of its prompt and completions.
-_ITEM_COLUMNS = f"{columns(Comparison, 'c')}, p.text, ca.text, cb.text"
+_LEASES_START = LABELER_WIDTH + len(HOT_CAMPAIGN_FIELDS)  # in a row of _CAMPAIGN_AND_LIVE_LEASES
+# A comparison as a labeler gets it: its HOT_ fields, then the texts of its prompt and completions.
+_ITEM_COLUMNS = f"{columns(Comparison, 'c', HOT_COMPARISON_FIELDS)}, p.text, ca.text, cb.text"
 _ITEM_JOINS = f"""
     JOIN {Prompt._meta.db_table} p ON p.id = c.prompt_id
     JOIN {Completion._meta.db_table} ca ON ca.id = c.completion_a_id
@@ -100,9 +100,9 @@ def claim_sql_params(*, now: datetime | None = None, **params) -> dict:
 
 
 def _comparison_from_row(row) -> Comparison:
-    """A Comparison with its prompt and completions (only their texts loaded) from `_ITEM_COLUMNS`."""
-    count = len(_COMPARISON_FIELDS)
-    comparison = instance_from_row(Comparison, row)
+    """A Comparison (its HOT_ fields) with its prompt and completions (only their texts) from `_ITEM_COLUMNS`."""
+    count = len(HOT_COMPARISON_FIELDS)
+    comparison = instance_from_row(Comparison, row, HOT_COMPARISON_FIELDS)
     prompt_text, text_a, text_b = row[count : count + 3]
     comparison.prompt = Prompt.from_db(connection.alias, ["id", "text"], [comparison.prompt_id, prompt_text])
     comparison.completion_a = Completion.from_db(connection.alias, ["id", "text"], [comparison.completion_a_id, text_a])
@@ -116,7 +116,7 @@ def _comparison_from_row(row) -> Comparison:
 # The asking labeler (see access.labeler_sql), the active campaign (NULLs: none such) and the labeler's
 # unexpired unsubmitted leases in it, oldest first (none: one row with NULLs there).
 _CAMPAIGN_AND_LIVE_LEASES = f"""
-    SELECT {LABELER_COLUMNS}, {columns(Campaign, "k")}, {columns(Assignment, "a")}, {_ITEM_COLUMNS}
+    SELECT {LABELER_COLUMNS}, {columns(Campaign, "k", HOT_CAMPAIGN_FIELDS)}, {columns(Assignment, "a")}, {_ITEM_COLUMNS}
       FROM {{source}}
       LEFT JOIN {_CAMPAIGN} k ON k.is_active AND k.{{column}} = %(campaign)s
       LEFT JOIN ({_ASSIGNMENT} a JOIN {_COMPARISON} c ON c.id = a.comparison_id {_ITEM_JOINS})
@@ -130,9 +130,10 @@ _CAMPAIGN_AND_LIVE_LEASES = f"""
 def campaign_and_live_leases(
     *, labeler: AbstractBaseUser | ApiToken, campaign: str | int, now: datetime, limit: int
 ) -> tuple[AbstractBaseUser, Campaign, list[Assignment]]:
-    """The labeler (checked, with their profile: see access.labeler_from_row), an active campaign by name or id,
-    and the labeler's live leases in it (at most `limit`, oldest first, each with its comparison, prompt,
-    completions and campaign loaded), in one statement. NotFound when no such campaign is active."""
+    """The labeler (checked, with their profile: see access.labeler_from_row), an active campaign by name or id
+    (its HOT_ fields), and the labeler's live leases in it (at most `limit`, oldest first, each with its
+    comparison, prompt, completions and campaign loaded), in one statement. NotFound when no such campaign is
+    active."""
     try:
         [(key, value)] = campaign_lookup(campaign).items()
     except NotFound:
@@ -145,7 +146,7 @@ def campaign_and_live_leases(
     labeler, row = labeler_from_row(labeler, rows[0] if rows else None)
     if row[0] is None:
         raise NotFound(f"No active campaign {campaign!r}.")
-    found = instance_from_row(Campaign, row)
+    found = instance_from_row(Campaign, row, HOT_CAMPAIGN_FIELDS)
     leases = []
     for row in rows:
         row = row[_LEASES_START:]
@@ -230,7 +231,8 @@ $function$"""
 
 
 _CLAIM_CALL = f"""
-    SELECT r.is_active, r.money_budget, r.spent, r.reserved, r.lease_id, {columns(Comparison, "(r.comparison)")},
+    SELECT r.is_active, r.money_budget, r.spent, r.reserved, r.lease_id,
+           {columns(Comparison, "(r.comparison)", HOT_COMPARISON_FIELDS)},
            r.prompt_text, r.text_a, r.text_b
       FROM annotator_claim({", ".join(f"%({name})s" for name in _CLAIM_PARAMETERS)}) r"""
 
@@ -372,6 +374,10 @@ def assignment_next(
         labeler=labeler, campaign=campaign.pk if isinstance(campaign, Campaign) else campaign, now=now,
         limit=prefetch + 1,
     )
+    if isinstance(campaign, Campaign):  # the caller's, with all its fields: checked active just now
+        found = campaign
+        for lease in leases:
+            lease.comparison.campaign = campaign
     while len(leases) < prefetch + 1:
         try:
             claimed = assignment_claim(labeler=labeler, campaign=found, now=claim_now)

@@ -8,7 +8,7 @@ Everything else in the project uses the ORM.
 
 from functools import cache
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.models import Model
 
 from annotator.models import AssignmentStatus
@@ -19,22 +19,34 @@ LEASED = f"'{AssignmentStatus.LEASED.value}'"
 SUBMITTED = f"'{AssignmentStatus.SUBMITTED.value}'"
 
 
-def columns(model: type[Model], alias: str) -> str:
-    """`alias.column, ...` for every concrete field of the model, in `attnames(model)` order."""
-    return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
+@cache
+def _fields(model: type[Model], only: tuple[str, ...] | None) -> tuple:
+    """The model's concrete fields, or those named in `only` (attnames), in the model's order."""
+    if only is None:
+        return tuple(model._meta.concrete_fields)
+    unknown = set(only) - {field.attname for field in model._meta.concrete_fields}
+    if unknown:
+        raise ValueError(f"{model.__name__} has no fields {sorted(unknown)}")
+    return tuple(field for field in model._meta.concrete_fields if field.attname in only)
+
+
+def columns(model: type[Model], alias: str, only: tuple[str, ...] | None = None) -> str:
+    """`alias.column, ...` for every concrete field of the model (or those in `only`), in `attnames` order."""
+    return ", ".join(f"{alias}.{field.column}" for field in _fields(model, only))
 
 
 @cache
-def attnames(model: type[Model]) -> tuple[str, ...]:
-    return tuple(field.attname for field in model._meta.concrete_fields)
+def attnames(model: type[Model], only: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    return tuple(field.attname for field in _fields(model, only))
 
 
 @cache
-def _converters(model: type[Model], vendor: str) -> tuple:
+def _converters(model: type[Model], only: tuple[str, ...] | None) -> tuple:
     """(position, converters, column) for each field whose raw database value needs converting, as the ORM
-    converts it: JSON text to objects, and on SQLite numbers to Decimal, text to datetimes, 0/1 to booleans."""
+    converts it: JSON text to objects, and on SQLite numbers to Decimal, text to datetimes, 0/1 to booleans.
+    (A process talks to one kind of database, so the first answer holds.)"""
     found = []
-    for position, field in enumerate(model._meta.concrete_fields):
+    for position, field in enumerate(_fields(model, only)):
         column = field.get_col(model._meta.db_table)
         converters = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
         if converters:
@@ -42,14 +54,18 @@ def _converters(model: type[Model], vendor: str) -> tuple:
     return tuple(found)
 
 
-def instance_from_row(model: type[Model], row) -> Model:
-    """A model instance from the first len(attnames(model)) values of a row selected with `columns(model, ..)`."""
-    names = attnames(model)
+def instance_from_row(model: type[Model], row, only: tuple[str, ...] | None = None) -> Model:
+    """A model instance from the first len(attnames(model, only)) values of a row selected with
+    `columns(model, .., only)`. Fields left out of `only` are deferred, as `QuerySet.only()` leaves them: reading
+    one costs a query, so the hot path names what it reads."""
+    names = attnames(model, only)
     values = list(row[: len(names)])
-    for position, converters, column in _converters(model, connection.vendor):
-        for convert in converters:
-            values[position] = convert(values[position], column, connection)
-    return model.from_db(connection.alias, names, values)
+    if converting := _converters(model, only):
+        db = connections[DEFAULT_DB_ALIAS]  # looked up once: each `connection.x` is a context-local lookup
+        for position, converters, column in converting:
+            for convert in converters:
+                values[position] = convert(values[position], column, db)
+    return model.from_db(DEFAULT_DB_ALIAS, names, values)
 
 
 def row_lock(*clauses: str) -> str:
