@@ -90,3 +90,20 @@ def test_another_labelers_items_and_history_are_invisible(api, other_api, lease)
     response = other_api.post(f"/api/assignments/{lease.pk}/judgement/", ANSWER, format="json")
     assert response.status_code == 404
     assert Judgement.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [("Token", "No credentials provided"), ("Token a b", "should not contain spaces"), ("Token nope", "Invalid token")],
+)
+def test_malformed_or_unknown_tokens_are_401_on_the_hot_path(campaign, lease, header, message):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    for response in (
+        client.get(f"/api/campaigns/{campaign.name}/next/"),
+        client.post(f"/api/assignments/{lease.pk}/judgement/", ANSWER, format="json"),
+        client.post(f"/api/assignments/{lease.pk}/judgement/", {"choice": "left"}, format="json"),  # bad input too
+    ):
+        assert response.status_code == 401 and message in response.json()["detail"]
+        assert response["WWW-Authenticate"] == "Token"
+    assert not Judgement.objects.exists()

@@ -207,3 +207,18 @@ def test_hot_path_answers_match_their_documented_serializers(api, labeler, campa
                         format="json")
     rating = Rating.objects.get(assignment=rating_lease)
     assert response.json() == dict(RatingOutputSerializer(rating).data) == rating_output_data(rating)
+
+
+def test_hot_endpoints_refuse_other_methods_and_bodies_they_cannot_read(api, labeler, campaign):
+    lease = AssignmentFactory(comparison=campaign.comparisons.first(), labeler=labeler)
+    url = f"/api/assignments/{lease.pk}/judgement/"
+    assert api.put(url, {"choice": "first", "milliseconds": 5}, format="json").status_code == 405
+    assert api.get(url).status_code == 405
+    assert api.post(f"/api/campaigns/{campaign.name}/next/").status_code == 405
+    response = api.post(url, "choice=first", content_type="text/plain")
+    assert response.status_code == 415 and response.json()["code"] == "unsupported_media_type"
+    assert not Judgement.objects.exists()
+    # A form body is read as well as JSON.
+    response = api.post(url, {"choice": "second", "milliseconds": "700"})
+    assert response.status_code == 201, response.content
+    assert Judgement.objects.get().milliseconds == 700
