@@ -15,10 +15,10 @@ The server runs as the README deploys it: gunicorn sync workers, 4 a core (each 
 about half its time), which answer one request per connection. A sync worker takes the next waiting request
 from the shared listen queue, so requests are served about in arrival order, and p99 stays near 1.4 x p50;
 gthread workers (`--worker-class gthread --workers 6 --threads 2`) give about as much throughput (up to 15 %
-more: no connection per request) with p99 2 to 4 x p50, since each keeps its own connections. The clients are a few processes, each an asyncio loop with one
-connection per labeler (reopened when the server closes it, as sync workers do) and a minimal HTTP/1.1
-client, so that they cost as little CPU as possible. They still share the machine's cores
-with gunicorn and PostgreSQL, and the printed CPU split says how much they took. Labelers answer "first"
+more: no connection per request) with p99 2 to 4 x p50, since each keeps its own connections. The clients are a
+few processes, each a selector loop over one non-blocking socket per labeler (reopened when the server closes it,
+as sync workers do) and a minimal HTTP/1.1 client, so that they cost as little CPU as possible. They still
+share the machine's cores with gunicorn and PostgreSQL, and the printed CPU split says how much they took. Labelers answer "first"
 or "second" at random: the gold model's cost is not what is measured here.
 
 `--profile` runs every request after the warm-up under cProfile (CPU time) in the gunicorn workers, prints
@@ -29,13 +29,13 @@ concurrency) and splits their CPU into Python and PostgreSQL.
 """
 
 import argparse
-import asyncio
 import io
 import json
 import multiprocessing
 import os
 import platform
 import random
+import selectors
 import signal
 import socket
 import subprocess
@@ -75,6 +75,8 @@ class BenchConfig:
     critical_section: int = _option(0, "also time this many serial in-process claims (no HTTP)")
     in_process: int = _option(0, "also measure CPU per judgement over this many next -> submit cycles in-process (no HTTP, one thread)")
     seed: int = _option(0, "seeds the labelers' random answers")
+    tree: str = _option("", "serve the code of another checkout (a git worktree of an older commit): a side by side "
+                            "with the same clients, database and seeding")
 
 
 # ---------------------------------------------------------------- database, seeding, the server
@@ -212,7 +214,9 @@ def gunicorn_start(config: BenchConfig, port: int, profile_dir: str | None) -> s
         )
         command += ["--config", str(hooks)]
         env["BENCH_PROFILE_DIR"] = profile_dir
-    server = subprocess.Popen(command, cwd=REPO, env=env)
+    tree = Path(config.tree).resolve() if config.tree else REPO
+    env["PYTHONPATH"] = str(tree)
+    server = subprocess.Popen(command, cwd=tree, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -268,112 +272,142 @@ def gunicorn_worker_exit(server, worker) -> None:
 
 # ---------------------------------------------------------------- the clients
 
-class Connection:
-    """One keep-alive HTTP/1.1 connection that speaks just enough of the protocol for this API."""
+class Labeler:
+    """One simulated labeler: next item -> submit, over one non-blocking socket at a time, speaking just enough
+    HTTP/1.1 for this API. Driven by `client_process`'s selector: no transport or stream objects per connection,
+    since sync workers close the connection after every answer and the client opens one per request."""
 
-    def __init__(self, port: int, token: str):
-        self.port = port
+    def __init__(self, *, port: int, token: str, campaign: str, rng: random.Random, window: tuple[float, float],
+                 result: dict, selector: selectors.BaseSelector):
+        self.port, self.rng, self.window, self.result, self.selector = port, rng, window, result, selector
         self.headers = f"Host: 127.0.0.1:{port}\r\nAuthorization: Token {token}\r\nAccept: application/json\r\n"
-        self.reader = self.writer = None
+        self.next_path = f"/api/campaigns/{campaign}/next/"
+        self.sock: socket.socket | None = None
+        self.reused = False  # the request went on a kept-alive connection (the server may have closed it)
+        self.done = False
 
-    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
-        for attempt in range(3):
-            try:
-                if self.writer is None:
-                    self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-                return await self._exchange(method, path, body)
-            except (ConnectionError, asyncio.IncompleteReadError):
-                # A keep-alive connection the server closed: reconnect and resend. A resent submit that had
-                # landed answers 409 already_submitted, which the caller counts as acknowledged.
-                self.close()
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    async def _exchange(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+    # -- one request
+    def send(self, method: str, path: str, body: bytes = b"") -> None:
+        self.method, self.path, self.body = method, path, body
         extra = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else ""
-        self.writer.write(f"{method} {path} HTTP/1.1\r\n{self.headers}{extra}\r\n".encode() + body)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
-        headers = {}
-        for line in lines[1:]:
-            if ":" in line:
-                name, value = line.split(":", 1)
-                headers[name.strip().lower()] = value.strip()
+        self.outgoing = f"{method} {path} HTTP/1.1\r\n{self.headers}{extra}\r\n".encode() + body
+        self.incoming = bytearray()
+        self.started = time.monotonic()
+        self.reused = self.sock is not None
+        if self.sock is None:
+            self.sock = socket.socket()
+            self.sock.setblocking(False)
+            self.sock.connect_ex(("127.0.0.1", self.port))
+            self.selector.register(self.sock, selectors.EVENT_WRITE, self)
+        else:
+            self.selector.modify(self.sock, selectors.EVENT_WRITE, self)
+
+    def on_event(self, mask: int) -> None:
+        try:
+            if mask & selectors.EVENT_WRITE:
+                sent = self.sock.send(self.outgoing)
+                self.outgoing = self.outgoing[sent:]
+                if not self.outgoing:
+                    self.selector.modify(self.sock, selectors.EVENT_READ, self)
+                return
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionResetError("closed by the server")
+        except (ConnectionError, OSError):
+            # A kept-alive connection the server closed: reconnect and resend. A resent submit that had landed
+            # answers 409 already_submitted, which counts as acknowledged.
+            if self.reused and not self.incoming:
+                self.close()
+                self.send(self.method, self.path, self.body)
+                return
+            raise
+        self.incoming += chunk
+        head_end = self.incoming.find(b"\r\n\r\n")
+        if head_end < 0:
+            return
+        lines = self.incoming[:head_end].decode("latin-1").split("\r\n")
+        headers = dict((name.strip().lower(), value.strip()) for name, _, value in
+                       (line.partition(":") for line in lines[1:]))
         if "chunked" in headers.get("transfer-encoding", ""):
             raise RuntimeError("chunked answers are not expected from this API")
         length = int(headers.get("content-length", "0"))
-        payload = await self.reader.readexactly(length) if length else b""
+        if len(self.incoming) < head_end + 4 + length:
+            return
+        payload = bytes(self.incoming[head_end + 4: head_end + 4 + length])
         if headers.get("connection", "").lower() == "close":
             self.close()
-        return status, payload
+        self.answered(int(lines[0].split(" ", 2)[1]), payload)
 
     def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
+        if self.sock is not None:
+            self.selector.unregister(self.sock)
+            self.sock.close()
+            self.sock = None
 
+    # -- the loop: next -> submit until the end of the window. Latencies and judgements count only inside it,
+    # but every acknowledged judgement is kept for the database check.
+    def start(self) -> None:
+        self.send("GET", self.next_path)
 
-async def labeler_loop(connection: Connection, campaign: str, window: tuple[float, float], rng: random.Random,
-                       result: dict) -> None:
-    """next -> submit until the end of the window; latencies and judgements count only inside it, but every
-    acknowledged judgement is kept for the database check."""
-    next_path = f"/api/campaigns/{campaign}/next/"
-    measure_from, deadline = window
-    while time.monotonic() < deadline:
-        started = time.monotonic()
-        status, payload = await connection.request("GET", next_path)
-        if started >= measure_from:
-            result["next_ms"].append((time.monotonic() - started) * 1000)
-        if status in (204, 402):
-            result["stopped"][str(status)] += 1
-            return
-        if status != 200:
-            result["errors"][f"next {status}"] += 1
-            await asyncio.sleep(0.01)
-            continue
-        assignment_id = json.loads(payload)["assignment_id"]
-        answer = {"choice": rng.choice(("first", "second")), "strength": 2, "milliseconds": rng.randint(2000, 9000)}
-        started = time.monotonic()
-        status, payload = await connection.request(
-            "POST", f"/api/assignments/{assignment_id}/judgement/", json.dumps(answer).encode()
-        )
-        finished = time.monotonic()
-        if started >= measure_from:
-            result["submit_ms"].append((finished - started) * 1000)
+    def answered(self, status: int, payload: bytes) -> None:
+        measure_from, deadline = self.window
+        finished, result = time.monotonic(), self.result
+        if self.method == "GET":
+            if self.started >= measure_from:
+                result["next_ms"].append((finished - self.started) * 1000)
+            if status in (204, 402):
+                result["stopped"][str(status)] += 1
+                return self.stop()
+            if status != 200:
+                result["errors"][f"next {status}"] += 1
+                return self.start() if finished < deadline else self.stop()
+            self.assignment_id = json.loads(payload)["assignment_id"]
+            answer = {"choice": self.rng.choice(("first", "second")), "strength": 2,
+                      "milliseconds": self.rng.randint(2000, 9000)}
+            return self.send("POST", f"/api/assignments/{self.assignment_id}/judgement/", json.dumps(answer).encode())
+        if self.started >= measure_from:
+            result["submit_ms"].append((finished - self.started) * 1000)
         if status == 201 or (status == 409 and json.loads(payload).get("code") == "already_submitted"):
-            result["acknowledged"].append(assignment_id)
+            result["acknowledged"].append(self.assignment_id)
             result["in_window"] += measure_from <= finished <= deadline
             result["after_warmup"] += measure_from <= finished
         else:
             result["errors"][f"submit {status}"] += 1
+        return self.start() if finished < deadline else self.stop()
+
+    def stop(self) -> None:
+        self.close()
+        self.done = True
 
 
 def client_process(port: int, campaign: str, tokens: list[str], warmup: float, seconds: float, seed: int, ready,
                    results) -> None:
-    async def main() -> dict:
-        result = {"next_ms": [], "submit_ms": [], "acknowledged": [], "in_window": 0, "after_warmup": 0,
-                  "errors": Counter(), "stopped": Counter()}
-        connections = [Connection(port, token) for token in tokens]
-        for connection in connections:  # connect before the clock starts
-            connection.reader, connection.writer = await asyncio.open_connection("127.0.0.1", port)
-        ready.wait()
-        measure_from = time.monotonic() + warmup
-        window = (measure_from, measure_from + seconds)
-        loops = asyncio.gather(*(
-            labeler_loop(connection, campaign, window, random.Random(seed * 100_000 + number), result)
-            for number, connection in enumerate(connections)
-        ))
-        await asyncio.sleep(warmup)
-        cpu_started = time.process_time()
-        await loops
-        result["cpu_seconds"] = time.process_time() - cpu_started
-        for connection in connections:
-            connection.close()
-        return result
-
-    results.put(asyncio.run(main()))
+    result = {"next_ms": [], "submit_ms": [], "acknowledged": [], "in_window": 0, "after_warmup": 0,
+              "errors": Counter(), "stopped": Counter()}
+    selector = selectors.DefaultSelector()
+    ready.wait()
+    measure_from = time.monotonic() + warmup
+    labelers = [
+        Labeler(port=port, token=token, campaign=campaign, rng=random.Random(seed * 100_000 + number),
+                window=(measure_from, measure_from + seconds), result=result, selector=selector)
+        for number, token in enumerate(tokens)
+    ]
+    for labeler in labelers:
+        labeler.start()
+    cpu_started = None
+    while not all(labeler.done for labeler in labelers):
+        if cpu_started is None and time.monotonic() >= measure_from:
+            cpu_started = time.process_time()
+        for key, mask in selector.select(timeout=0.1):
+            labeler = key.data
+            try:
+                labeler.on_event(mask)
+            except (OSError, ValueError, RuntimeError) as error:  # counted, and the labeler goes on
+                result["errors"][f"{labeler.method} {type(error).__name__}"] += 1
+                labeler.close()
+                labeler.start() if time.monotonic() < labeler.window[1] else labeler.stop()
+    result["cpu_seconds"] = time.process_time() - (cpu_started or time.process_time())
+    results.put(result)
 
 
 # ---------------------------------------------------------------- measuring
