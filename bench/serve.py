@@ -11,8 +11,9 @@ warm-up, then a fixed measured time. It prints judgements per second, p50 / p99 
 where the CPU went. It then checks in the database that every acknowledged judgement is stored exactly
 once and charged exactly once, and that nothing unacknowledged was stored.
 
-The server runs as the README deploys it: gunicorn sync workers, 4 a core (each request waits on PostgreSQL
-about half its time), which answer one request per connection. A sync worker takes the next waiting request
+The server runs as the README deploys it: gunicorn sync workers, 2 a core (a request waits on PostgreSQL for
+two round trips, a small part of its time; in side-by-side runs 8 workers on 2 cores were as fast as 4 or up
+to 20 % slower), which answer one request per connection. A sync worker takes the next waiting request
 from the shared listen queue, so requests are served about in arrival order, and p99 stays near 1.4 x p50;
 gthread workers (`--worker-class gthread --workers 6 --threads 2`) give about as much throughput (up to 15 %
 more: no connection per request) with p99 2 to 4 x p50, since each keeps its own connections. The clients are a
@@ -61,7 +62,7 @@ class BenchConfig:
     seconds: float = _option(20.0, "how long they are measured")
     warmup: float = _option(3.0, "seconds of work before measuring (first requests import code, open connections)")
     client_processes: int = _option(2, "processes the labelers are spread over")
-    workers: int = _option(8, "gunicorn worker processes")
+    workers: int = _option(4, "gunicorn worker processes")
     threads: int = _option(1, "threads per gunicorn worker (gthread only)")
     worker_class: str = _option(
         "sync", "gunicorn worker class: sync (as deployed: one request per connection, behind a proxy) or gthread "
