@@ -61,7 +61,7 @@ def labeler_from_row(labeler: AbstractBaseUser | ApiToken, row) -> tuple[Abstrac
     profile loaded, and the rest of the row. AuthenticationFailed for an unknown token or an inactive user;
     AccessDenied for a user who is not a labeler."""
     if row is None:
-        raise AuthenticationFailed("Invalid token.")
+        raise AuthenticationFailed("Invalid token." if isinstance(labeler, ApiToken) else "User inactive or deleted.")
     if isinstance(labeler, ApiToken):
         labeler = instance_from_row(User, row, HOT_USER_FIELDS)
         if not labeler.is_active:
