@@ -30,7 +30,7 @@ from annotator.models import (
     RatingValue,
     TaskKind,
 )
-from annotator.services.access import assignment_get_for_labeler, labeler_profile_get
+from annotator.services.access import ApiToken, assignment_get_for_labeler, labeler_profile_get
 from annotator.services.assignments import comparison_answer_counted_sql
 from annotator.services.errors import AlreadySubmitted, InvalidInput, LeaseExpired, NotFound, ServiceError
 from annotator.services.ledger import ledger_charge_item_sql, ledger_charge_item_statement
@@ -209,7 +209,7 @@ def _unit(task_kind: str) -> str:
 
 def _answer(
     *,
-    labeler: AbstractBaseUser,
+    labeler: AbstractBaseUser | ApiToken,
     assignment_id: int,
     task_kind: str,
     now: datetime | None,
@@ -235,7 +235,7 @@ def _answer(
 
 def judgement_submit(
     *,
-    labeler: AbstractBaseUser,
+    labeler: AbstractBaseUser | ApiToken,
     assignment_id: int,
     choice: str | None = None,
     screen_choice: str | None = None,
@@ -246,7 +246,8 @@ def judgement_submit(
 ) -> Judgement:
     """Record a pairwise judgement, given exactly one of `choice` (completion a / b / tie / both_bad of the
     comparison) or `screen_choice` (first / second / tie / both_bad, the texts in the order the labeler saw
-    them; mapped through the assignment's `swapped`).
+    them; mapped through the assignment's `swapped`). The labeler may be an unchecked API token (see
+    access.ApiToken): the first statement checks it.
     """
     if (choice is None) == (screen_choice is None):
         raise InvalidInput("Give either choice or screen_choice.")
@@ -271,7 +272,7 @@ def judgement_submit(
 
 def rating_submit(
     *,
-    labeler: AbstractBaseUser,
+    labeler: AbstractBaseUser | ApiToken,
     assignment_id: int,
     value: str,
     rationale: str = "",
