@@ -17,6 +17,7 @@ import json
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
@@ -24,7 +25,6 @@ from annotator.api.errors import exception_handler
 from annotator.services.access import ApiToken, user_for_api_token
 from annotator.services.errors import ServiceError
 
-SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _JSON = {"ensure_ascii": False, "separators": (",", ":")}  # as DRF's JSONRenderer writes it
 

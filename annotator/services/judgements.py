@@ -47,7 +47,6 @@ ALREADY_SUBMITTED = "already_submitted"
 LEASE_EXPIRED = "lease_expired"
 NOT_FOUND = "not_found"
 
-_ANSWER_TABLES = {TaskKind.PAIRWISE: Judgement._meta.db_table, TaskKind.RATING: Rating._meta.db_table}
 _ASSIGNMENT = Assignment._meta.db_table
 
 
@@ -111,7 +110,6 @@ def answer_function_sql() -> str:
     row: `refused` (a reason, or NULL when stored), the answer's id, when it was answered (`p_now`, or the time
     after the lock) and the time it was stored. Installed after each migrate (annotator.services.server_functions).
     """
-    judgement, rating = _ANSWER_TABLES[TaskKind.PAIRWISE], _ANSWER_TABLES[TaskKind.RATING]
     charge = ledger_charge_item_sql(item="item", pay="p_pay", fee="p_fee", paid_seconds="p_paid_seconds",
                                     unit="p_unit", at="stored_at")
     return f"""
@@ -146,11 +144,11 @@ BEGIN
         RETURN;
     END IF;
     IF p_task_kind = '{TaskKind.PAIRWISE.value}' THEN
-        INSERT INTO {judgement} (assignment_id, choice, strength, rationale, milliseconds, created_at)
+        INSERT INTO {Judgement._meta.db_table} (assignment_id, choice, strength, rationale, milliseconds, created_at)
         VALUES (p_assignment, p_choice, p_strength, p_rationale, p_milliseconds, stored_at)
         RETURNING id INTO answer_id;
     ELSE
-        INSERT INTO {rating} (assignment_id, value, rationale, milliseconds, created_at)
+        INSERT INTO {Rating._meta.db_table} (assignment_id, value, rationale, milliseconds, created_at)
         VALUES (p_assignment, p_value, p_rationale, p_milliseconds, stored_at)
         RETURNING id INTO answer_id;
     END IF;

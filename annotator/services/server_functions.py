@@ -15,11 +15,11 @@ the services run the same steps there one by one.
 
 from django.db import connections
 
+from annotator.services.assignments import claim_function_sql
+from annotator.services.judgements import answer_function_sql
+
 
 def server_functions_sql() -> list[str]:
-    from annotator.services.assignments import claim_function_sql
-    from annotator.services.judgements import answer_function_sql
-
     return [claim_function_sql(), answer_function_sql()]
 
 
