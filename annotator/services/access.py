@@ -1,6 +1,7 @@
 """Who may touch what: one access function per object type. Every view goes through these."""
 
 from dataclasses import dataclass
+from functools import cache
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -37,10 +38,11 @@ HOT_COMPARISON_FIELDS = ("id", "campaign_id", "round_id", "prompt_id", "completi
 
 # The asking labeler in a hot-path statement: their user row as `u` and their labeler profile as `lp` (NULLs when
 # they have none), found by user id or by token, given as %(labeler)s. (FROM items, WHERE condition) by kind.
+_PROFILES = f"LEFT JOIN {LabelerProfile._meta.db_table} lp ON lp.user_id = u.{User._meta.pk.column}"
 _LABELER_SOURCES = {
-    User: (f"{User._meta.db_table} u", f"u.{User._meta.pk.column} = %(labeler)s"),
+    User: (f"{User._meta.db_table} u {_PROFILES}", f"u.{User._meta.pk.column} = %(labeler)s"),
     ApiToken: (
-        f"{Token._meta.db_table} t JOIN {User._meta.db_table} u ON u.{User._meta.pk.column} = t.user_id",
+        f"{Token._meta.db_table} t JOIN {User._meta.db_table} u ON u.{User._meta.pk.column} = t.user_id {_PROFILES}",
         "t.key = %(labeler)s",
     ),
 }
@@ -51,9 +53,9 @@ LABELER_WIDTH = len(HOT_USER_FIELDS) + len(HOT_PROFILE_FIELDS)
 def labeler_sql(labeler: AbstractBaseUser | ApiToken) -> tuple[str, str, int | str]:
     """(FROM items, WHERE condition, the %(labeler)s parameter) that put the asking labeler's `LABELER_COLUMNS`
     into a statement, for a user or an unchecked API token."""
-    source, condition = _LABELER_SOURCES[ApiToken if isinstance(labeler, ApiToken) else User]
-    profiles = f"LEFT JOIN {LabelerProfile._meta.db_table} lp ON lp.user_id = u.{User._meta.pk.column}"
-    return f"{source} {profiles}", condition, labeler.key if isinstance(labeler, ApiToken) else labeler.pk
+    if isinstance(labeler, ApiToken):
+        return *_LABELER_SOURCES[ApiToken], labeler.key
+    return *_LABELER_SOURCES[User], labeler.pk
 
 
 def labeler_from_row(labeler: AbstractBaseUser | ApiToken, row) -> tuple[AbstractBaseUser, tuple]:
@@ -164,6 +166,11 @@ _ASSIGNMENT_OF_LABELER = f"""
      WHERE {{condition}}"""
 
 
+@cache
+def _assignment_of_labeler_sql(source: str, condition: str) -> str:
+    return _ASSIGNMENT_OF_LABELER.format(source=source, condition=condition)
+
+
 def assignment_get_for_labeler(*, labeler: AbstractBaseUser | ApiToken, assignment_id: int) -> Assignment:
     """The labeler's own assignment, with its comparison, campaign and labeler (their profile loaded; the
     comparison and campaign with their HOT_ fields). Someone else's answers exactly like a missing one, so ids
@@ -173,7 +180,7 @@ def assignment_get_for_labeler(*, labeler: AbstractBaseUser | ApiToken, assignme
     valid = isinstance(assignment_id, int) and not isinstance(assignment_id, bool) and 0 < assignment_id <= MAX_ID
     source, condition, key = labeler_sql(labeler)
     with connection.cursor() as cursor:
-        cursor.execute(_ASSIGNMENT_OF_LABELER.format(source=source, condition=condition),
+        cursor.execute(_assignment_of_labeler_sql(source, condition),
                        {"assignment": assignment_id if valid else None, "labeler": key})  # a token is still checked
         row = cursor.fetchone()
     labeler, row = labeler_from_row(labeler, row)

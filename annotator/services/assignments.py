@@ -127,6 +127,11 @@ _CAMPAIGN_AND_LIVE_LEASES = f"""
 """
 
 
+@cache
+def _campaign_and_live_leases_sql(source: str, condition: str, column: str) -> str:
+    return _CAMPAIGN_AND_LIVE_LEASES.format(source=source, condition=condition, column=column)
+
+
 def campaign_and_live_leases(
     *, labeler: AbstractBaseUser | ApiToken, campaign: str | int, now: datetime, limit: int
 ) -> tuple[AbstractBaseUser, Campaign, list[Assignment]]:
@@ -139,7 +144,7 @@ def campaign_and_live_leases(
     except NotFound:
         key, value = "pk", None  # an id no campaign can have: the labeler is still checked first
     source, condition, labeler_key = labeler_sql(labeler)
-    sql = _CAMPAIGN_AND_LIVE_LEASES.format(source=source, condition=condition, column="id" if key == "pk" else "name")
+    sql = _campaign_and_live_leases_sql(source, condition, "id" if key == "pk" else "name")
     with connection.cursor() as cursor:
         cursor.execute(sql, claim_sql_params(labeler=labeler_key, campaign=value, now=now, limit=limit))
         rows = cursor.fetchall()
