@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, close_old_connections, connection
+from django.db import DataError, close_old_connections, connection
 from psycopg.pq import TransactionStatus
 from rest_framework.authtoken.models import Token
 
@@ -109,11 +109,12 @@ def test_an_answer_that_is_refused_or_fails_in_the_server_function_leaves_nothin
     assert connection.connection.info.transaction_status == TransactionStatus.IDLE
 
     second = assignment_claim(labeler=labeler, campaign=campaign)
-    # Refused by the server half-way: the judgement breaks a CHECK constraint after the function took its locks.
-    with pytest.raises(IntegrityError), connection.cursor() as cursor:
+    # Refused by the server half-way: the judgement is inserted and the assignment marked submitted, then the
+    # ledger entry's unit is too long for its column.
+    with pytest.raises(DataError), connection.cursor() as cursor:
         cursor.execute(
-            "SELECT * FROM annotator_answer(%s, %s, 'pairwise', NULL, 'a', 9, NULL, '', 500, 0.1, 0, NULL, 'judgements')",
-            [second.pk, labeler.pk],
+            "SELECT * FROM annotator_answer(%s, %s, 'pairwise', NULL, 'a', 2, NULL, '', 500, 0.1, 0, NULL, %s)",
+            [second.pk, labeler.pk, "x" * 40],
         )
     assert connection.connection.info.transaction_status == TransactionStatus.IDLE
     second.refresh_from_db()
