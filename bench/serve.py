@@ -11,9 +11,11 @@ warm-up, then a fixed measured time. It prints judgements per second, p50 / p99 
 where the CPU went. It then checks in the database that every acknowledged judgement is stored exactly
 once and charged exactly once, and that nothing unacknowledged was stored.
 
-The server runs as the README deploys it: gunicorn sync workers, 2 a core (a request waits on PostgreSQL for
-two round trips, a small part of its time; in side-by-side runs 8 workers on 2 cores were as fast as 4 or up
-to 20 % slower), which answer one request per connection. A sync worker takes the next waiting request
+The server runs as the README deploys it, gunicorn sync workers, which answer one request per connection; but
+here PostgreSQL and the clients share the same cores, so it runs one worker a core plus one by default (3 on 2
+cores). Every extra process costs CPU in switching: in interleaved runs on 2 cores, 3 workers took 7.1 ms of CPU
+a judgement against 8.1 ms for 4 and served 10 % more; 8 workers were up to 20 % slower than 4. Where
+PostgreSQL has its own machine (the README's deployment) a request waits on it, and 2 or more a core pay. A sync worker takes the next waiting request
 from the shared listen queue, so requests are served about in arrival order, and p99 stays near 1.4 x p50;
 gthread workers (`--worker-class gthread --workers 6 --threads 2`) give about as much throughput (up to 15 %
 more: no connection per request) with p99 2 to 4 x p50, since each keeps its own connections. The clients are a
@@ -62,7 +64,7 @@ class BenchConfig:
     seconds: float = _option(20.0, "how long they are measured")
     warmup: float = _option(3.0, "seconds of work before measuring (first requests import code, open connections)")
     client_processes: int = _option(2, "processes the labelers are spread over")
-    workers: int = _option(4, "gunicorn worker processes")
+    workers: int = _option((os.cpu_count() or 1) + 1, "gunicorn worker processes")
     threads: int = _option(1, "threads per gunicorn worker (gthread only)")
     worker_class: str = _option(
         "sync", "gunicorn worker class: sync (as deployed: one request per connection, behind a proxy) or gthread "
@@ -414,14 +416,19 @@ def client_process(port: int, campaign: str, tokens: list[str], warmup: float, s
 # ---------------------------------------------------------------- measuring
 
 def cpu_seconds_of(pids: list[int]) -> float:
-    total = 0
+    return sum(system_and_user_seconds_of(pids))
+
+
+def system_and_user_seconds_of(pids: list[int]) -> tuple[float, float]:
+    """CPU seconds the processes spent in the kernel and in their own code."""
+    system = user = 0
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / CLOCK_TICKS
+        user, system = user + int(fields[11]), system + int(fields[12])  # utime, stime
+    return system / CLOCK_TICKS, user / CLOCK_TICKS
 
 
 def pids_where(predicate) -> list[int]:
@@ -645,12 +652,12 @@ def run(config: BenchConfig) -> dict:
             (Path(profile_dir) / PROFILING_ON).touch()
         workers = pids_where(lambda comm, ppid: ppid == server.pid)
         postgres = postgres_backends(config)
-        cpu_before = (cpu_seconds_of(workers), cpu_seconds_of(postgres), machine_busy_seconds())
+        cpu_before = (system_and_user_seconds_of(workers), system_and_user_seconds_of(postgres), machine_busy_seconds())
         measure_started = time.monotonic()
         outcomes = [results.get() for _ in clients]
         measured = time.monotonic() - measure_started
         postgres = sorted(set(postgres) | set(postgres_backends(config)))
-        cpu_after = (cpu_seconds_of(workers), cpu_seconds_of(postgres), machine_busy_seconds())
+        cpu_after = (system_and_user_seconds_of(workers), system_and_user_seconds_of(postgres), machine_busy_seconds())
         for client in clients:
             client.join()
     finally:
@@ -663,9 +670,13 @@ def run(config: BenchConfig) -> dict:
     stopped = sum((outcome["stopped"] for outcome in outcomes), Counter())
     check = database_check(campaign, acknowledged, since=run_started)
     judgements = sum(outcome["in_window"] for outcome in outcomes)
+    kernel = {
+        "gunicorn_workers": cpu_after[0][0] - cpu_before[0][0],
+        "postgres_bench_backends": cpu_after[1][0] - cpu_before[1][0],
+    }
     cpu = {
-        "gunicorn_workers": cpu_after[0] - cpu_before[0],
-        "postgres_bench_backends": cpu_after[1] - cpu_before[1],
+        "gunicorn_workers": sum(cpu_after[0]) - sum(cpu_before[0]),
+        "postgres_bench_backends": sum(cpu_after[1]) - sum(cpu_before[1]),
         "bench_clients": sum(outcome["cpu_seconds"] for outcome in outcomes),
     }
     # The CPU window runs until the last client is done, so it is shared by every judgement after the warm-up.
@@ -685,6 +696,8 @@ def run(config: BenchConfig) -> dict:
             "window_seconds": round(measured, 1),
             "available": round(measured * os.cpu_count(), 1),
         },
+        # Of those seconds, the ones spent in the kernel (sockets, context switches, page faults).
+        "cpu_seconds_in_kernel": {name: round(value, 1) for name, value in kernel.items()},
         "cpu_ms_per_judgement": round(cpu_ms_per_judgement, 2),
         # What the same work would allow if this machine's cores did nothing else.
         "judgements_per_second_if_cores_were_ours": round(os.cpu_count() * 1000 / cpu_ms_per_judgement, 1),
