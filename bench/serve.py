@@ -15,10 +15,11 @@ The server runs as the README deploys it, gunicorn sync workers, which answer on
 here PostgreSQL and the clients share the same cores, so it runs one worker a core plus one by default (3 on 2
 cores). Every extra process costs CPU in switching: in interleaved runs on 2 cores, 3 workers took 7.1 ms of CPU
 a judgement against 8.1 ms for 4 and served 10 % more; 8 workers were up to 20 % slower than 4. Where
-PostgreSQL has its own machine (the README's deployment) a request waits on it, and 2 or more a core pay. A sync worker takes the next waiting request
-from the shared listen queue, so requests are served about in arrival order, and p99 stays near 1.4 x p50;
-gthread workers (`--worker-class gthread --workers 6 --threads 2`) give about as much throughput (up to 15 %
-more: no connection per request) with p99 2 to 4 x p50, since each keeps its own connections. The clients are a
+PostgreSQL has its own machine (the README's deployment) a request waits on it, and 2 or more a core pay.
+A sync worker takes the next waiting request from the shared listen queue, so requests are served about in
+arrival order, and p99 stays near 1.4 x p50; gthread workers (`--worker-class gthread --workers 2 --threads 4`)
+save the connection per request but were no faster on 2 cores, with p99 2 to 4 x p50, since each keeps its own
+connections. The clients are a
 few processes, each a selector loop over one non-blocking socket per labeler (reopened when the server closes it,
 as sync workers do) and a minimal HTTP/1.1 client, so that they cost as little CPU as possible. They still
 share the machine's cores with gunicorn and PostgreSQL, and the printed CPU split says how much they took. Labelers answer "first"
