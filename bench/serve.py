@@ -19,11 +19,13 @@ PostgreSQL has its own machine (the README's deployment) a request waits on it, 
 A sync worker takes the next waiting request from the shared listen queue, so requests are served about in
 arrival order, and p99 stays near 1.4 x p50; gthread workers (`--worker-class gthread --workers 2 --threads 4`)
 save the connection per request but were no faster on 2 cores, with p99 2 to 4 x p50, since each keeps its own
-connections. The clients are a
-few processes, each a selector loop over one non-blocking socket per labeler (reopened when the server closes it,
-as sync workers do) and a minimal HTTP/1.1 client, so that they cost as little CPU as possible. They still
-share the machine's cores with gunicorn and PostgreSQL, and the printed CPU split says how much they took. Labelers answer "first"
-or "second" at random: the gold model's cost is not what is measured here.
+connections.
+
+The clients are a few processes, each a selector loop over one non-blocking socket per labeler (reopened when
+the server closes it, as sync workers do) and a minimal HTTP/1.1 client, so that they cost as little CPU as
+possible. They still share the machine's cores with gunicorn and PostgreSQL, and the printed CPU split says how
+much they took. Labelers answer "first" or "second" at random: the gold model's cost is not what is measured
+here.
 
 `--profile` runs every request after the warm-up under cProfile (CPU time) in the gunicorn workers, prints
 where server time goes, and EXPLAINs the claim statement. `--critical-section N` times N claims
