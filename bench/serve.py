@@ -105,12 +105,27 @@ def server_environment(config: BenchConfig) -> dict[str, str]:
     }
 
 
+# Connections that hold this process's claim on its benchmark database until the process exits.
+_database_claims: list = []
+
+
 def database_recreate(config: BenchConfig) -> None:
+    """Drop and recreate the benchmark's database, and migrate it. A second run on the same database would drop
+    it under the first (whose judgements would then all read as lost), so each run first claims the name with a
+    PostgreSQL advisory lock, held until its process exits, and a run that cannot claim it stops here."""
     import psycopg
 
-    with psycopg.connect(f"{config.postgres}/postgres", autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{config.database}" WITH (FORCE)')
-        connection.execute(f'CREATE DATABASE "{config.database}"')
+    connection = psycopg.connect(f"{config.postgres}/postgres", autocommit=True)
+    [(claimed,)] = connection.execute(
+        "SELECT pg_try_advisory_lock(hashtext(%s))", [f"bench database {config.database}"]
+    ).fetchall()
+    if not claimed:
+        connection.close()
+        sys.exit(f"Database {config.database} is in use by another benchmark run: wait for it to end, or pass "
+                 "--database with another name.")
+    _database_claims.append(connection)
+    connection.execute(f'DROP DATABASE IF EXISTS "{config.database}" WITH (FORCE)')  # a crashed run's sessions
+    connection.execute(f'CREATE DATABASE "{config.database}"')
     subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=REPO,
                    env=server_environment(config), check=True)
 
