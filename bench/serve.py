@@ -670,12 +670,16 @@ def run(config: BenchConfig) -> dict:
             (Path(profile_dir) / PROFILING_ON).touch()
         workers = pids_where(lambda comm, ppid: ppid == server.pid)
         postgres = postgres_backends(config)
-        cpu_before = (system_and_user_seconds_of(workers), system_and_user_seconds_of(postgres), machine_busy_seconds())
+        server_before = {"gunicorn_workers": system_and_user_seconds_of(workers),
+                         "postgres_bench_backends": system_and_user_seconds_of(postgres)}
+        busy_before = machine_busy_seconds()
         measure_started = time.monotonic()
         outcomes = [results.get() for _ in clients]
         measured = time.monotonic() - measure_started
         postgres = sorted(set(postgres) | set(postgres_backends(config)))
-        cpu_after = (system_and_user_seconds_of(workers), system_and_user_seconds_of(postgres), machine_busy_seconds())
+        server_after = {"gunicorn_workers": system_and_user_seconds_of(workers),
+                        "postgres_bench_backends": system_and_user_seconds_of(postgres)}
+        busy_after = machine_busy_seconds()
         for client in clients:
             client.join()
     finally:
@@ -688,13 +692,8 @@ def run(config: BenchConfig) -> dict:
     stopped = sum((outcome["stopped"] for outcome in outcomes), Counter())
     check = database_check(campaign, acknowledged, since=run_started)
     judgements = sum(outcome["in_window"] for outcome in outcomes)
-    kernel = {
-        "gunicorn_workers": cpu_after[0][0] - cpu_before[0][0],
-        "postgres_bench_backends": cpu_after[1][0] - cpu_before[1][0],
-    }
-    cpu = {
-        "gunicorn_workers": sum(cpu_after[0]) - sum(cpu_before[0]),
-        "postgres_bench_backends": sum(cpu_after[1]) - sum(cpu_before[1]),
+    kernel = {name: server_after[name][0] - server_before[name][0] for name in server_after}
+    cpu = {name: sum(server_after[name]) - sum(server_before[name]) for name in server_after} | {
         "bench_clients": sum(outcome["cpu_seconds"] for outcome in outcomes),
     }
     # The CPU window runs until the last client is done, so it is shared by every judgement after the warm-up.
@@ -710,7 +709,7 @@ def run(config: BenchConfig) -> dict:
         "errors": dict(errors),
         "labelers_stopped_early": dict(stopped),
         "cpu_seconds": {name: round(value, 1) for name, value in cpu.items()} | {
-            "whole_machine": round(cpu_after[2] - cpu_before[2], 1),
+            "whole_machine": round(busy_after - busy_before, 1),
             "window_seconds": round(measured, 1),
             "available": round(measured * os.cpu_count(), 1),
         },
