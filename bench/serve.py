@@ -37,6 +37,7 @@ concurrency) and splits their CPU into Python and PostgreSQL.
 import argparse
 import io
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -55,6 +56,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SLICE_SECONDS = 5  # judgements per second are also printed for each slice this long
 
 
 def _option(default, description: str):
@@ -391,6 +393,9 @@ class Labeler:
         if status == 201 or (status == 409 and json.loads(payload).get("code") == "already_submitted"):
             result["acknowledged"].append(self.assignment_id)
             result["in_window"] += measure_from <= finished <= deadline
+            if measure_from <= finished <= deadline:  # one at the very deadline counts in the last slice
+                last = math.ceil((deadline - measure_from) / SLICE_SECONDS) - 1
+                result["by_slice"][min(int((finished - measure_from) / SLICE_SECONDS), last)] += 1
             result["after_warmup"] += measure_from <= finished
         else:
             result["errors"][f"submit {status}"] += 1
@@ -404,6 +409,7 @@ class Labeler:
 def client_process(port: int, campaign: str, tokens: list[str], warmup: float, seconds: float, seed: int, ready,
                    results) -> None:
     result = {"next_ms": [], "submit_ms": [], "acknowledged": [], "in_window": 0, "after_warmup": 0,
+              "by_slice": Counter(),
               "errors": Counter(), "stopped": Counter()}
     selector = selectors.DefaultSelector()
     ready.wait()
@@ -692,6 +698,8 @@ def run(config: BenchConfig) -> dict:
     stopped = sum((outcome["stopped"] for outcome in outcomes), Counter())
     check = database_check(campaign, acknowledged, since=run_started)
     judgements = sum(outcome["in_window"] for outcome in outcomes)
+    by_slice = sum((outcome["by_slice"] for outcome in outcomes), Counter())
+    slices = math.ceil(config.seconds / SLICE_SECONDS)
     kernel = {name: server_after[name][0] - server_before[name][0] for name in server_after}
     cpu = {name: sum(server_after[name]) - sum(server_before[name]) for name in server_after} | {
         "bench_clients": sum(outcome["cpu_seconds"] for outcome in outcomes),
@@ -702,6 +710,11 @@ def run(config: BenchConfig) -> dict:
         "judgements": judgements,
         "seconds": config.seconds,
         "judgements_per_second": round(judgements / config.seconds, 1),
+        # The same, slice by slice through the measured time (the last slice may be shorter): is it steady?
+        f"judgements_per_second_each_{SLICE_SECONDS}_s": [
+            round(by_slice[number] / min(SLICE_SECONDS, config.seconds - number * SLICE_SECONDS), 1)
+            for number in range(slices)
+        ],
         "next_p50_ms": round(percentile(next_ms, 0.50), 1),
         "next_p99_ms": round(percentile(next_ms, 0.99), 1),
         "submit_p50_ms": round(percentile(submit_ms, 0.50), 1),
