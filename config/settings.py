@@ -114,6 +114,8 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Messages live in the session (the labeling pages' warnings): cheaper per request than the default cookie
 # fallback, which builds a cookie signer for every request, API calls included.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+# Database sessions that refuse a cookie with a NUL character (annotator.sessions) rather than answer 500.
+SESSION_ENGINE = "annotator.sessions"
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "labeling:campaign_list"
@@ -126,7 +128,7 @@ ASSIGNMENT_LEASE_SECONDS = int(os.environ.get("ASSIGNMENT_LEASE_SECONDS", "300")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "annotator.api.authentication.LabelerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

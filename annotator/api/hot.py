@@ -16,13 +16,14 @@ import json
 
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
+from annotator.api.authentication import LabelerTokenAuthentication
 from annotator.api.errors import exception_handler
-from annotator.services.access import ApiToken, user_for_api_token
+from annotator.services.access import ApiToken, api_token_key_possible, user_for_api_token
 from annotator.services.errors import ServiceError
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -66,6 +67,8 @@ def _labeler(request: HttpRequest):
             raise exceptions.AuthenticationFailed("Invalid token header. No credentials provided.")
         if " " in key.strip():
             raise exceptions.AuthenticationFailed("Invalid token header. Token string should not contain spaces.")
+        if not api_token_key_possible(key.strip()):
+            raise exceptions.AuthenticationFailed("Invalid token.")
         return ApiToken(key.strip())
     if not request.user.is_authenticated:
         raise exceptions.NotAuthenticated()
@@ -78,7 +81,7 @@ class HotPathView(APIView):
     """Handlers: `get` / `post` (self, request, labeler, **url arguments), returning a Django response."""
 
     # For the schema only (its security schemes): `dispatch` accepts the same two credentials itself.
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [LabelerTokenAuthentication, SessionAuthentication]
 
     def dispatch(self, request: HttpRequest, *args, **kwargs):
         handler = getattr(self, request.method.lower(), None) if request.method in ("GET", "POST") else None

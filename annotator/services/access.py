@@ -98,9 +98,20 @@ _USER_BY_TOKEN = f"""
      WHERE t.key = %s"""
 
 
+_TOKEN_KEY_MAX_LENGTH = Token._meta.get_field("key").max_length
+
+
+def api_token_key_possible(key: str) -> bool:
+    """Whether any token could have this key. One that cannot is refused without a query: PostgreSQL answers a
+    NUL character in a text parameter with an error (a 500), not with no row."""
+    return len(key) <= _TOKEN_KEY_MAX_LENGTH and "\x00" not in key
+
+
 def user_for_api_token(*, key: str) -> tuple[AbstractBaseUser | None, Token | None]:
     """The user an API token belongs to, with their labeler profile loaded when they have one, in one query
     (every API call runs it); (None, None) for an unknown token."""
+    if not api_token_key_possible(key):
+        return None, None
     with connection.cursor() as cursor:
         cursor.execute(_USER_BY_TOKEN, [key])
         row = cursor.fetchone()

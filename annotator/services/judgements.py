@@ -55,6 +55,8 @@ def _validate_common(*, rationale: str, milliseconds) -> int:
         raise InvalidInput("rationale must be text.")
     if len(rationale) > MAX_RATIONALE_CHARS:
         raise InvalidInput(f"rationale is longer than {MAX_RATIONALE_CHARS} characters.")
+    if "\x00" in rationale:  # PostgreSQL's text cannot hold it: storing one would fail with a 500
+        raise InvalidInput("rationale must not contain NUL characters.")
     try:
         ms = int(milliseconds)
     except (TypeError, ValueError):

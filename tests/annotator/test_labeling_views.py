@@ -146,6 +146,8 @@ def test_answer_without_htmx_redirects_to_the_label_page(labeler_client, labeler
         ({"answer": "left", "strength": "much", "milliseconds": "10"}, "strength must be 1, 2 or 3"),
         ({"answer": "left", "milliseconds": "soon"}, "milliseconds must be a whole number"),
         ({"milliseconds": "10"}, "answer must be one of"),
+        # PostgreSQL refuses NUL in text: storing it would be a 500.
+        ({"answer": "left", "rationale": "fine\x00", "milliseconds": "10"}, "rationale must not contain NUL"),
     ],
 )
 def test_bad_answer_is_400_with_message_in_the_message_area(labeler_client, labeler, campaign, form, message):

@@ -1,6 +1,7 @@
 """Who may call what: token and session authentication, CSRF on session writes, labelers kept apart."""
 
 import pytest
+from django.conf import settings
 from django.middleware.csrf import _get_new_csrf_string
 from rest_framework.test import APIClient
 
@@ -28,10 +29,18 @@ def test_token_is_issued_for_username_and_password(labeler, lease):
     assert wrong.status_code == 400 and "Unable to log in" in wrong.json()["detail"]
 
 
-def test_bad_token_and_no_credentials_are_401(campaign, lease):
+@pytest.mark.parametrize(
+    "forged_key",
+    [
+        "0123456789abcdef",
+        "0123456789abcdef\x000123",  # PostgreSQL refuses NUL in text: asking it with one would be a 500
+        "f" * 41,  # longer than any key
+    ],
+)
+def test_bad_token_and_no_credentials_are_401(campaign, lease, forged_key):
     anonymous = APIClient()
     forged = APIClient()
-    forged.credentials(HTTP_AUTHORIZATION="Token 0123456789abcdef")
+    forged.credentials(HTTP_AUTHORIZATION=f"Token {forged_key}")
     for client in [anonymous, forged]:
         for method, url in [
             ("get", "/api/campaigns/"),
@@ -46,6 +55,13 @@ def test_bad_token_and_no_credentials_are_401(campaign, lease):
             assert response.status_code == 401, url
             assert response.json()["code"] in ("not_authenticated", "authentication_failed")
     assert not Judgement.objects.exists()
+
+
+def test_a_session_cookie_no_session_can_have_counts_as_none(client, campaign):
+    # PostgreSQL refuses NUL in text: looking such a key up would be a 500.
+    client.cookies[settings.SESSION_COOKIE_NAME] = "abcdefghij\x00klmnopqrstuvwxyz0123"
+    assert client.get("/api/me/history/").status_code == 401
+    assert client.get("/").status_code == 302  # to the login page, as for anyone not logged in
 
 
 def test_session_write_needs_csrf_token(labeler, lease):
@@ -94,7 +110,12 @@ def test_another_labelers_items_and_history_are_invisible(api, other_api, lease)
 
 @pytest.mark.parametrize(
     ("header", "message"),
-    [("Token", "No credentials provided"), ("Token a b", "should not contain spaces"), ("Token nope", "Invalid token")],
+    [
+        ("Token", "No credentials provided"),
+        ("Token a b", "should not contain spaces"),
+        ("Token nope", "Invalid token"),
+        ("Token no\x00pe", "Invalid token"),
+    ],
 )
 def test_malformed_or_unknown_tokens_are_401_on_the_hot_path(campaign, lease, header, message):
     client = APIClient()

@@ -52,6 +52,16 @@ def test_history_lists_own_answers_in_screen_order_newest_first_paginated(api, l
     assert api.get("/api/me/history/", {"page": 99}).status_code == 404
 
 
+def test_history_of_a_name_no_campaign_can_have_is_400(api, labeler, campaign):
+    answer(labeler, campaign.comparisons.first())
+    assert api.get("/api/me/history/", {"campaign": "no-such-campaign"}).json()["count"] == 0
+    assert api.get("/api/me/history/", {"campaign": ""}).json()["count"] == 1  # empty: no filter
+    for name in ("two words", "nul\x00"):  # PostgreSQL refuses NUL in text: querying it would be a 500
+        response = api.get("/api/me/history/", {"campaign": name})
+        assert response.status_code == 400
+        assert "campaign must be a campaign's name" in response.json()["detail"]
+
+
 def test_stats_for_labelers_are_aggregate_and_include_own_progress(api, labeler, other_labeler, staff_api):
     campaign = CampaignFactory(overlap=2, money_budget=Decimal("10"))
     comparisons = ComparisonFactory.create_batch(3, campaign=campaign)
