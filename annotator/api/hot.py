@@ -63,13 +63,14 @@ def _labeler(request: HttpRequest):
     """An unchecked API token, or the session's user (CSRF checked on writes)."""
     kind, _, key = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
     if kind.lower() == "token":
-        if not key.strip():
+        key = key.strip()
+        if not key:
             raise exceptions.AuthenticationFailed("Invalid token header. No credentials provided.")
-        if " " in key.strip():
+        if " " in key:
             raise exceptions.AuthenticationFailed("Invalid token header. Token string should not contain spaces.")
-        if not api_token_key_possible(key.strip()):
+        if not api_token_key_possible(key):
             raise exceptions.AuthenticationFailed("Invalid token.")
-        return ApiToken(key.strip())
+        return ApiToken(key)
     if not request.user.is_authenticated:
         raise exceptions.NotAuthenticated()
     if request.method not in SAFE_METHODS:
