@@ -392,10 +392,8 @@ class Labeler:
             result["submit_ms"].append((finished - self.started) * 1000)
         if status == 201 or (status == 409 and json.loads(payload).get("code") == "already_submitted"):
             result["acknowledged"].append(self.assignment_id)
-            result["in_window"] += measure_from <= finished <= deadline
-            if measure_from <= finished <= deadline:  # one at the very deadline counts in the last slice
-                last = math.ceil((deadline - measure_from) / SLICE_SECONDS) - 1
-                result["by_slice"][min(int((finished - measure_from) / SLICE_SECONDS), last)] += 1
+            if measure_from <= finished <= deadline:  # counted per slice of the measured time
+                result["by_slice"][int((finished - measure_from) / SLICE_SECONDS)] += 1
             result["after_warmup"] += measure_from <= finished
         else:
             result["errors"][f"submit {status}"] += 1
@@ -408,8 +406,7 @@ class Labeler:
 
 def client_process(port: int, campaign: str, tokens: list[str], warmup: float, seconds: float, seed: int, ready,
                    results) -> None:
-    result = {"next_ms": [], "submit_ms": [], "acknowledged": [], "in_window": 0, "after_warmup": 0,
-              "by_slice": Counter(),
+    result = {"next_ms": [], "submit_ms": [], "acknowledged": [], "by_slice": Counter(), "after_warmup": 0,
               "errors": Counter(), "stopped": Counter()}
     selector = selectors.DefaultSelector()
     ready.wait()
@@ -476,6 +473,12 @@ def postgres_backends(config: BenchConfig) -> list[int]:
     with psycopg.connect(f"{config.postgres}/postgres", autocommit=True) as connection:
         rows = connection.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [config.database])
         return [pid for (pid,) in rows]
+
+
+def server_cpu(workers: list[int], postgres: list[int]) -> dict[str, tuple[float, float]]:
+    """(kernel, user) CPU seconds so far of the gunicorn workers and of the benchmark's PostgreSQL backends."""
+    return {"gunicorn_workers": system_and_user_seconds_of(workers),
+            "postgres_bench_backends": system_and_user_seconds_of(postgres)}
 
 
 def machine_busy_seconds() -> float:
@@ -676,16 +679,12 @@ def run(config: BenchConfig) -> dict:
             (Path(profile_dir) / PROFILING_ON).touch()
         workers = pids_where(lambda comm, ppid: ppid == server.pid)
         postgres = postgres_backends(config)
-        server_before = {"gunicorn_workers": system_and_user_seconds_of(workers),
-                         "postgres_bench_backends": system_and_user_seconds_of(postgres)}
-        busy_before = machine_busy_seconds()
+        server_before, busy_before = server_cpu(workers, postgres), machine_busy_seconds()
         measure_started = time.monotonic()
         outcomes = [results.get() for _ in clients]
         measured = time.monotonic() - measure_started
         postgres = sorted(set(postgres) | set(postgres_backends(config)))
-        server_after = {"gunicorn_workers": system_and_user_seconds_of(workers),
-                        "postgres_bench_backends": system_and_user_seconds_of(postgres)}
-        busy_after = machine_busy_seconds()
+        server_after, busy_after = server_cpu(workers, postgres), machine_busy_seconds()
         for client in clients:
             client.join()
     finally:
@@ -697,9 +696,10 @@ def run(config: BenchConfig) -> dict:
     errors = sum((outcome["errors"] for outcome in outcomes), Counter())
     stopped = sum((outcome["stopped"] for outcome in outcomes), Counter())
     check = database_check(campaign, acknowledged, since=run_started)
-    judgements = sum(outcome["in_window"] for outcome in outcomes)
     by_slice = sum((outcome["by_slice"] for outcome in outcomes), Counter())
+    judgements = sum(by_slice.values())
     slices = math.ceil(config.seconds / SLICE_SECONDS)
+    by_slice[slices - 1] += by_slice.pop(slices, 0)  # one answered at the very deadline: the last slice
     kernel = {name: server_after[name][0] - server_before[name][0] for name in server_after}
     cpu = {name: sum(server_after[name]) - sum(server_before[name]) for name in server_after} | {
         "bench_clients": sum(outcome["cpu_seconds"] for outcome in outcomes),
