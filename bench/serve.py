@@ -246,7 +246,8 @@ def gunicorn_start(config: BenchConfig, port: int, profile_dir: str | None) -> s
             raise SystemExit(f"gunicorn exited with {server.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1) as probe:
-                probe.sendall(b"GET /api/campaigns/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+                # The login page: public, so the probe is not logged as a refused request.
+                probe.sendall(b"GET /accounts/login/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
                 if probe.recv(12).startswith(b"HTTP/1."):
                     return server
         except OSError:
