@@ -2,8 +2,12 @@
 
 Service errors carry their own status, message and details. DRF's validation errors keep their per-field
 messages under "fields", and also get a one-line "detail" so every client can print the same key.
+`bad_request`, `not_found` and `server_error` are the site's 400, 404 and 500 handlers: the same JSON shape
+under /api/ (an API client should never have to parse an HTML page), Django's pages elsewhere.
 """
 
+from django.http import HttpRequest, JsonResponse
+from django.views import defaults
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -38,3 +42,28 @@ def exception_handler(exc, context):
         code = getattr(exc.detail, "code", None) if isinstance(exc, APIException) else None
         response.data["code"] = code or ("not_found" if response.status_code == 404 else "permission_denied")
     return response
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> JsonResponse:
+    """Requests Django refuses before a view runs (an unreadable body, too many fields, a bad Host)."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Bad request: it could not be read.", "code": "bad_request"}, status=400)
+    return defaults.bad_request(request, exception)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> JsonResponse:
+    if _is_api(request):
+        detail = f"Not found: nothing answers at {request.path}."
+        return JsonResponse({"detail": detail, "code": "not_found"}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    if _is_api(request):
+        detail = "Server error; retrying is safe: an answer that was stored is refused as already_submitted."
+        return JsonResponse({"detail": detail, "code": "server_error"}, status=500)
+    return defaults.server_error(request)

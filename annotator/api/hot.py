@@ -15,6 +15,7 @@ the error answers (annotator.api.errors). It answers requests itself:
 import json
 
 from django.http import HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import SAFE_METHODS
@@ -43,7 +44,10 @@ def validated(rules: Serializer, data) -> dict:
 def request_data(request: HttpRequest):
     """The request's body: parsed JSON (empty: {}), or a form's fields."""
     if request.content_type in FORM_TYPES:
-        return request.POST.dict()
+        try:
+            return request.POST.dict()
+        except MultiPartParserError as error:  # e.g. multipart/form-data without a boundary
+            raise exceptions.ParseError(f"Form body could not be read: {error}") from None
     if not request.body:
         return {}
     if request.content_type != "application/json":
@@ -103,4 +107,6 @@ class HotPathView(APIView):
         response = answer(refused.data, status=refused.status_code)
         if refused.status_code == 401:
             response["WWW-Authenticate"] = "Token"
+        elif refused.status_code == 405:
+            response["Allow"] = ", ".join(method for method in ("GET", "POST") if hasattr(self, method.lower()))
         return response

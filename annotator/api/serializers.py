@@ -2,6 +2,7 @@
 
 from django.utils import timezone
 from rest_framework import serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
 
 from annotator.services.sides import SCREEN_CHOICES, screen_choice, screen_texts
 from annotator.models import Assignment, Campaign, RatingValue, TaskKind
@@ -11,6 +12,19 @@ from annotator.services.judgements import MAX_MILLISECONDS, MAX_RATIONALE_CHARS
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="One sentence saying what went wrong and what to do.")
     code = serializers.CharField(help_text="Stable machine name: invalid, not_found, lease_expired, ...")
+
+
+class TokenRequestSerializer(AuthTokenSerializer):
+    """DRF's username and password check, with the fields' rule (not blank) stated so the schema shows it."""
+
+    username = serializers.CharField(min_length=1, write_only=True)
+    password = serializers.CharField(
+        min_length=1, trim_whitespace=False, write_only=True, style={"input_type": "password"}
+    )
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text='Send it as the header "Authorization: Token <token>".')
 
 
 def _rationale_field():

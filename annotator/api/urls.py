@@ -1,13 +1,12 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from annotator.api import docs, views
 
 app_name = "api"
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="token"),
+    path("auth/token/", views.TokenView.as_view(), name="token"),
     path("campaigns/", views.CampaignListView.as_view(), name="campaigns"),
     path("campaigns/<slug:campaign>/next/", views.NextItemView.as_view(), name="next"),
     path("campaigns/<slug:campaign>/stats/", views.CampaignStatsView.as_view(), name="stats"),

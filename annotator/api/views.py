@@ -12,6 +12,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.generics import ListAPIView
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -30,6 +31,8 @@ from annotator.api.serializers import (
     NextItemSerializer,
     RatingInputSerializer,
     RatingOutputSerializer,
+    TokenRequestSerializer,
+    TokenSerializer,
     judgement_output_data,
     next_item_data,
     rating_output_data,
@@ -51,7 +54,9 @@ ERRORS = {
     403: OpenApiResponse(ErrorSerializer, description="Not a labeler, or not staff where staff is needed."),
     404: OpenApiResponse(ErrorSerializer, description="No such campaign or assignment for you."),
 }
-ASSIGNMENT_ID = OpenApiParameter("assignment_id", int, OpenApiParameter.PATH, description="From the next-item answer.")
+ASSIGNMENT_ID = OpenApiParameter(
+    "assignment_id", {"type": "integer", "minimum": 0}, OpenApiParameter.PATH, description="From the next-item answer."
+)
 SUBMIT_ERRORS = ERRORS | {
     409: OpenApiResponse(
         ErrorSerializer,
@@ -60,10 +65,32 @@ SUBMIT_ERRORS = ERRORS | {
 }
 
 
-def _assignment_id(raw: str) -> int:
+class TokenView(ObtainAuthToken):
+    serializer_class = TokenRequestSerializer
+
+    @extend_schema(
+        summary="Your API token, for a username and password",
+        auth=[],
+        request=TokenRequestSerializer,
+        responses={
+            200: TokenSerializer,
+            400: OpenApiResponse(
+                ErrorSerializer, description="A field missing or blank, or a wrong username or password."
+            ),
+        },
+    )
+    def post(self, request, *args, **kwargs):
+        return super().post(request, *args, **kwargs)
+
+
+def _whole_number(raw: str, *, name: str) -> int:
     if not (raw.isascii() and raw.isdigit()):
-        raise InvalidInput(f"Assignment id must be a whole number; got {raw!r}.")
+        raise InvalidInput(f"{name} must be a whole number; got {raw!r}.")
     return int(raw)
+
+
+def _assignment_id(raw: str) -> int:
+    return _whole_number(raw, name="Assignment id")
 
 
 class CampaignListView(APIView):
@@ -136,14 +163,39 @@ class RatingSubmitView(HotPathView):
 
 
 class HistoryPagination(PageNumberPagination):
+    """?page_size= from 1 to 500; anything else is refused (DRF's own pagination would ignore it silently)."""
+
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
 
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param, "")
+        if raw == "":
+            return self.page_size
+        size = _whole_number(raw, name="page_size")
+        if not 1 <= size <= self.max_page_size:
+            raise InvalidInput(f"page_size must be from 1 to {self.max_page_size}; got {size}.")
+        return size
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] |= {"minimum": 1, "maximum": self.max_page_size}
+                parameter["description"] = f"Answers per page, 1 to {self.max_page_size} (default {self.page_size})."
+            elif parameter["name"] == self.page_query_param:
+                parameter["schema"] |= {"minimum": 1}
+        return parameters
+
 
 @extend_schema(
     summary="Your answered items, newest first",
-    parameters=[OpenApiParameter("campaign", str, description="Only this campaign (by name).")],
+    parameters=[
+        OpenApiParameter(
+            "campaign", str, description="Only this campaign (by name; empty: all).", pattern=r"^[-a-zA-Z0-9_]*$"
+        )
+    ],
     responses={200: HistoryEntrySerializer(many=True)} | ERRORS,
 )
 class HistoryView(ListAPIView):

@@ -30,6 +30,16 @@ def test_token_is_issued_for_username_and_password(labeler, lease):
 
 
 @pytest.mark.parametrize(
+    "body, field",
+    [({}, "username"), ({"username": "", "password": ""}, "username"), ({"username": "someone"}, "password")],
+)
+def test_token_request_with_a_field_missing_or_blank_is_400(db, body, field):
+    response = APIClient().post("/api/auth/token/", body, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["fields"] and response.json()["code"] == "invalid"
+
+
+@pytest.mark.parametrize(
     "forged_key",
     [
         "0123456789abcdef",

@@ -62,6 +62,16 @@ def test_history_of_a_name_no_campaign_can_have_is_400(api, labeler, campaign):
         assert "campaign must be a campaign's name" in response.json()["detail"]
 
 
+def test_history_page_size_out_of_range_or_not_a_number_is_400(api, labeler, campaign):
+    answer(labeler, campaign.comparisons.first())
+    for size in ("0", "501", "-1", "two", "null", "2.5"):
+        response = api.get("/api/me/history/", {"page_size": size})
+        assert response.status_code == 400, size
+        assert "page_size must be" in response.json()["detail"]
+    assert api.get("/api/me/history/", {"page_size": "500"}).json()["count"] == 1
+    assert api.get("/api/me/history/", {"page_size": ""}).json()["count"] == 1  # empty: the default
+
+
 def test_stats_for_labelers_are_aggregate_and_include_own_progress(api, labeler, other_labeler, staff_api):
     campaign = CampaignFactory(overlap=2, money_budget=Decimal("10"))
     comparisons = ComparisonFactory.create_batch(3, campaign=campaign)

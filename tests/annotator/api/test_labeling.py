@@ -212,9 +212,11 @@ def test_hot_path_answers_match_their_documented_serializers(api, labeler, campa
 def test_hot_endpoints_refuse_other_methods_and_bodies_they_cannot_read(api, labeler, campaign):
     lease = AssignmentFactory(comparison=campaign.comparisons.first(), labeler=labeler)
     url = f"/api/assignments/{lease.pk}/judgement/"
-    assert api.put(url, {"choice": "first", "milliseconds": 5}, format="json").status_code == 405
+    refused = api.put(url, {"choice": "first", "milliseconds": 5}, format="json")
+    assert refused.status_code == 405 and refused["Allow"] == "POST"  # RFC 9110: a 405 names what is allowed
     assert api.get(url).status_code == 405
-    assert api.post(f"/api/campaigns/{campaign.name}/next/").status_code == 405
+    refused = api.post(f"/api/campaigns/{campaign.name}/next/")
+    assert refused.status_code == 405 and refused["Allow"] == "GET"
     response = api.post(url, "choice=first", content_type="text/plain")
     assert response.status_code == 415 and response.json()["code"] == "unsupported_media_type"
     assert not Judgement.objects.exists()

@@ -30,6 +30,22 @@ def test_schema_is_valid_openapi_and_lists_every_endpoint(db):
     assert "204" in schema["paths"]["/api/campaigns/{campaign}/next/"]["get"]["responses"]
 
 
+def test_schema_states_the_rules_the_server_checks(db):
+    """What the server refuses with 400 is out of the schema's range too, so a client generated from it agrees."""
+    schema = APIClient().get("/api/schema/", {"format": "json"}).json()
+    token = schema["paths"]["/api/auth/token/"]["post"]
+    assert {"200", "400"} <= set(token["responses"])
+    assert "security" not in token and "security" not in schema  # no credentials needed
+    (request,) = {content["schema"]["$ref"] for content in token["requestBody"]["content"].values()}
+    fields = schema["components"]["schemas"][request.rsplit("/", 1)[-1]]["properties"]
+    assert fields["username"]["minLength"] == fields["password"]["minLength"] == 1
+    history = {p["name"]: p["schema"] for p in schema["paths"]["/api/me/history/"]["get"]["parameters"]}
+    assert (history["page_size"]["minimum"], history["page_size"]["maximum"]) == (1, 500)
+    assert history["campaign"]["pattern"] == "^[-a-zA-Z0-9_]*$"
+    judgement = schema["paths"]["/api/assignments/{assignment_id}/judgement/"]["post"]
+    assert judgement["parameters"][0]["schema"] == {"type": "integer", "minimum": 0}
+
+
 def test_docs_page_renders_the_schema_without_outside_scripts(db):
     response = APIClient().get("/api/docs/")
     assert response.status_code == 200
