@@ -71,6 +71,10 @@
         return;
       }
       form.elements.milliseconds.value = String(visibleMilliseconds());
+      // htmx binds a swapped-in form only when the swap settles (about 20 ms later); an Enter in between
+      // would post the form natively and reload the page. Binding it now (a no-op once bound) lets htmx
+      // take this very submit: its listener on the form runs after this capture-phase one.
+      if (window.htmx) window.htmx.process(form);
     },
     true,
   );
