@@ -4,8 +4,21 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
 
 from annotator.models import Campaign, LedgerCategory, Round
+from annotator.services.sign_in import LOCKED_MESSAGE, sign_in_locked
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, which says so when a username is locked after too many failures."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        if username and sign_in_locked(username=username):
+            raise ValidationError(LOCKED_MESSAGE, code="locked")
+        return super().clean()
 
 
 class LedgerEntryForm(forms.Form):

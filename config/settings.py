@@ -117,6 +117,15 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 # Database sessions that refuse a cookie with a NUL character (annotator.sessions) rather than answer 500.
 SESSION_ENGINE = "annotator.sessions"
 
+# Failed sign-ins are limited per username (annotator.services.sign_in), counted in the cache: set CACHE_URL
+# (redis://host:6379/1) so that every web worker counts in the same place.
+AUTHENTICATION_BACKENDS = ["annotator.backends.SignInLimitedBackend"]
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}
+    if os.environ.get("CACHE_URL")
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "labeling:campaign_list"
 LOGOUT_REDIRECT_URL = "login"

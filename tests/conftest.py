@@ -5,6 +5,14 @@ import pytest
 from tests.factories import CampaignFactory, ComparisonFactory, LabelerFactory, StaffFactory
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache (failed sign-in counts live there)."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def labeler(db):
     return LabelerFactory()

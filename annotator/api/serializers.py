@@ -1,12 +1,13 @@
 """Small input and output serializers, one per endpoint. Inputs only check shape; services check meaning."""
 
 from django.utils import timezone
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 
 from annotator.services.sides import SCREEN_CHOICES, screen_choice, screen_texts
 from annotator.models import Assignment, Campaign, RatingValue, TaskKind
 from annotator.services.judgements import MAX_MILLISECONDS, MAX_RATIONALE_CHARS
+from annotator.services.sign_in import LOCKED_MESSAGE, sign_in_locked
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -21,6 +22,11 @@ class TokenRequestSerializer(AuthTokenSerializer):
     password = serializers.CharField(
         min_length=1, trim_whitespace=False, write_only=True, style={"input_type": "password"}
     )
+
+    def validate(self, attrs):
+        if sign_in_locked(username=attrs["username"]):
+            raise exceptions.Throttled(detail=LOCKED_MESSAGE)
+        return super().validate(attrs)
 
 
 class TokenSerializer(serializers.Serializer):

@@ -77,6 +77,7 @@ class TokenView(ObtainAuthToken):
             400: OpenApiResponse(
                 ErrorSerializer, description="A field missing or blank, or a wrong username or password."
             ),
+            429: OpenApiResponse(ErrorSerializer, description="Too many failed sign-ins for this username lately."),
         },
     )
     def post(self, request, *args, **kwargs):

@@ -34,7 +34,7 @@ def test_schema_states_the_rules_the_server_checks(db):
     """What the server refuses with 400 is out of the schema's range too, so a client generated from it agrees."""
     schema = APIClient().get("/api/schema/", {"format": "json"}).json()
     token = schema["paths"]["/api/auth/token/"]["post"]
-    assert {"200", "400"} <= set(token["responses"])
+    assert {"200", "400", "429"} <= set(token["responses"])
     assert "security" not in token and "security" not in schema  # no credentials needed
     (request,) = {content["schema"]["$ref"] for content in token["requestBody"]["content"].values()}
     fields = schema["components"]["schemas"][request.rsplit("/", 1)[-1]]["properties"]
