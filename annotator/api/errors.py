@@ -6,7 +6,7 @@ messages under "fields", and also get a one-line "detail" so every client can pr
 under /api/ (an API client should never have to parse an HTML page), Django's pages elsewhere.
 """
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
@@ -48,21 +48,21 @@ def _is_api(request: HttpRequest) -> bool:
     return request.path_info.startswith("/api/")
 
 
-def bad_request(request: HttpRequest, exception: Exception) -> JsonResponse:
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Requests Django refuses before a view runs (an unreadable body, too many fields, a bad Host)."""
     if _is_api(request):
         return JsonResponse({"detail": "Bad request: it could not be read.", "code": "bad_request"}, status=400)
     return defaults.bad_request(request, exception)
 
 
-def not_found(request: HttpRequest, exception: Exception) -> JsonResponse:
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _is_api(request):
         detail = f"Not found: nothing answers at {request.path}."
         return JsonResponse({"detail": detail, "code": "not_found"}, status=404)
     return defaults.page_not_found(request, exception)
 
 
-def server_error(request: HttpRequest) -> JsonResponse:
+def server_error(request: HttpRequest) -> HttpResponse:
     if _is_api(request):
         detail = "Server error; retrying is safe: an answer that was stored is refused as already_submitted."
         return JsonResponse({"detail": detail, "code": "server_error"}, status=500)
