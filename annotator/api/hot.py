@@ -7,8 +7,9 @@ an empty DRF view takes 1.7 times a plain Django one. `HotPathView` keeps from D
 schema (subclasses are APIViews documented with `extend_schema`, so /api/schema/ and /api/docs/ show them) and
 the error answers (annotator.api.errors). It answers requests itself:
 - who asks: `Authorization: Token <key>` becomes an unchecked `ApiToken`, which the service's first statement
-  checks (annotator.services.access; a key no token can have is refused at once); otherwise the session's user, with Django's CSRF check on writes, as
-  DRF's SessionAuthentication does; neither: 401. Handlers get the labeler as their second argument.
+  checks (annotator.services.access; a key no token can have is refused at once); otherwise the session's user,
+  with Django's CSRF check on writes, as DRF's SessionAuthentication does; neither: 401. Handlers get the
+  labeler as their second argument.
 - the body: JSON or a form, checked by the endpoint's input serializer's own rules (`validated`).
 """
 
