@@ -13,7 +13,7 @@ from django.db import connection
 from django.utils import timezone
 
 from annotator.models import Round
-from annotator.services.errors import ServiceError
+from annotator.core.errors import ServiceError
 from annotator.services.rounds import (
     HEARTBEAT_SECONDS,
     StepRun,

@@ -16,7 +16,7 @@ import numpy as np
 from annotator.models import ComparisonPurpose, Round
 from annotator.selectors.rounds import round_reward_model
 from annotator.services import round_steps
-from annotator.services.errors import InvalidInput
+from annotator.core.errors import InvalidInput
 from annotator.services.rounds import ml_settings, round_settings, round_step_dir
 from worker.runner import StepContext
 

@@ -12,7 +12,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from annotator.services.errors import ServiceError
+from annotator.core.errors import ServiceError
 
 
 def _flatten(errors, prefix: str = "") -> list[str]:

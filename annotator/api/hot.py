@@ -26,7 +26,7 @@ from rest_framework.views import APIView
 from annotator.api.authentication import LabelerTokenAuthentication
 from annotator.api.errors import exception_handler
 from annotator.services.access import ApiToken, api_token_key_possible, user_for_api_token
-from annotator.services.errors import ServiceError
+from annotator.core.errors import ServiceError
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _JSON = {"ensure_ascii": False, "separators": (",", ":")}  # as DRF's JSONRenderer writes it

@@ -4,7 +4,7 @@ from django.utils import timezone
 from rest_framework import exceptions, serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 
-from annotator.services.sides import SCREEN_CHOICES, screen_choice, screen_texts
+from annotator.core.sides import SCREEN_CHOICES, screen_choice, screen_texts
 from annotator.models import Assignment, Campaign, RatingValue, TaskKind
 from annotator.services.judgements import MAX_MILLISECONDS, MAX_RATIONALE_CHARS
 from annotator.services.sign_in import LOCKED_MESSAGE, sign_in_locked

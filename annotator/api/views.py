@@ -45,7 +45,7 @@ from annotator.services.access import (
     labeler_profile_get,
 )
 from annotator.services.assignments import assignment_next
-from annotator.services.errors import InvalidInput
+from annotator.core.errors import InvalidInput
 from annotator.services.judgements import judgement_submit, rating_submit
 
 ERRORS = {

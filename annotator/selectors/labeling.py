@@ -1,6 +1,6 @@
 """What a labeler sees: campaigns with their progress, and an item laid out on screen sides.
 
-The page shows completions as "left" and "right", i.e. first and second in `annotator.services.sides`,
+The page shows completions as "left" and "right", i.e. first and second in `annotator.core.sides`,
 which lays them out and reads answers back by the same rule.
 """
 
@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from annotator.models import Assignment, Campaign, TaskKind
 from annotator.selectors.campaigns import campaign_progress_for_labeler, campaigns_active
-from annotator.services.sides import screen_texts
+from annotator.core.sides import screen_texts
 
 
 @dataclass(frozen=True)

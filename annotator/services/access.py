@@ -9,7 +9,7 @@ from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from annotator.models import Assignment, Campaign, Comparison, LabelerProfile
-from annotator.services.errors import AccessDenied, AuthenticationFailed, NotFound
+from annotator.core.errors import AccessDenied, AuthenticationFailed, NotFound
 from annotator.services.rows import attnames, columns, instance_from_row
 
 User = get_user_model()

@@ -49,13 +49,13 @@ from annotator.services.access import (
     labeler_profile_get,
     labeler_sql,
 )
-from annotator.services.errors import BudgetExhausted, CampaignClosed, NotFound
+from annotator.core.errors import BudgetExhausted, CampaignClosed, NotFound
 from annotator.services.ledger import (
     LEDGER_PREFIX_ADVANCE_IF_BUDGETED_SQL,
     campaign_lock,
     ledger_prefix_advance_and_read,
 )
-from annotator.services.pricing import item_price, money
+from annotator.core.pricing import item_price, money
 from annotator.services.rows import (
     LEASED,
     SUBMITTED,

@@ -25,9 +25,9 @@ from annotator.selectors.budget import (
     gpu_step_history,
     step_reason,
 )
-from annotator.services.errors import AccessDenied, BudgetExhausted, InvalidInput, NotFound
+from annotator.core.errors import AccessDenied, BudgetExhausted, InvalidInput, NotFound
 from annotator.services.ledger import campaign_lock, campaign_lock_shared, money_spent_and_reserved
-from annotator.services.pricing import money
+from annotator.core.pricing import money
 
 logger = logging.getLogger(__name__)
 

@@ -32,11 +32,11 @@ from annotator.models import (
 )
 from annotator.services.access import ApiToken, assignment_get_for_labeler, labeler_profile_get
 from annotator.services.assignments import comparison_answer_counted_sql
-from annotator.services.errors import AlreadySubmitted, InvalidInput, LeaseExpired, NotFound, ServiceError
+from annotator.core.errors import AlreadySubmitted, InvalidInput, LeaseExpired, NotFound, ServiceError
 from annotator.services.ledger import ledger_charge_item_sql, ledger_charge_item_statement
-from annotator.services.pricing import ItemPrice, item_price
+from annotator.core.pricing import ItemPrice, item_price
 from annotator.services.rows import LEASED, SUBMITTED, insert_statement, mark_saved
-from annotator.services.sides import SCREEN_CHOICES, completion_choice
+from annotator.core.sides import SCREEN_CHOICES, completion_choice
 
 MAX_RATIONALE_CHARS = 5000
 MAX_MILLISECONDS = 24 * 3600 * 1000

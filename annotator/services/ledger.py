@@ -22,7 +22,7 @@ from decimal import Decimal
 from django.db import connection
 
 from annotator.models import Assignment, Campaign, Comparison, LedgerCategory, LedgerEntry
-from annotator.services.pricing import ItemPrice, money
+from annotator.core.pricing import ItemPrice, money
 from annotator.services.rows import LEASED, columns, insert_statement, instance_from_row, row_lock
 
 

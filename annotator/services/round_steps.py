@@ -34,7 +34,7 @@ from annotator.selectors.rounds import (
     round_policy_checkpoint,
     round_reward_model,
 )
-from annotator.services.errors import InvalidInput
+from annotator.core.errors import InvalidInput
 from annotator.services.rounds import RoundSettings, round_settings
 
 EMBEDDED_BASE_MODEL_DIR = "base-model"

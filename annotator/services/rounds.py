@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from annotator.models import Campaign, Comparison, Prompt, PromptSplit, Round, RoundState
 from annotator.selectors.rounds import round_labeling_counts, round_latest
-from annotator.services.errors import InvalidInput
+from annotator.core.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
 
@@ -402,9 +402,9 @@ def round_estimate(*, campaign: Campaign, device_type: str, now: datetime | None
     GPU estimate.
     """
     from annotator.services.budget import gpu_step_check, gpu_step_estimate
-    from annotator.services.errors import BudgetExhausted
+    from annotator.core.errors import BudgetExhausted
     from annotator.services.ledger import money_spent_and_reserved
-    from annotator.services.pricing import item_price
+    from annotator.core.pricing import item_price
 
     now = now or timezone.now()
     round_sizes = round_settings(campaign=campaign)

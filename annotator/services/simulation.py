@@ -22,7 +22,7 @@ from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from annotator.models import LabelerKind, LabelerProfile
-from annotator.services.errors import InvalidInput
+from annotator.core.errors import InvalidInput
 
 logger = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from annotator.selectors.budget import (
     money_figures,
 )
 from annotator.services.budget import ledger_entry_record, ledger_entry_reverse
-from annotator.services.errors import ServiceError
+from annotator.core.errors import ServiceError
 from annotator.views.access import staff_required
 
 LEDGER_PAGE_SIZE = 50

@@ -22,7 +22,7 @@ from annotator.selectors.campaigns import campaign_progress_for_labeler
 from annotator.selectors.labeling import campaign_cards_for_labeler, labeling_item
 from annotator.services.access import campaign_get_for_labeler, labeler_profile_get
 from annotator.services.assignments import assignment_next
-from annotator.services.errors import (
+from annotator.core.errors import (
     AccessDenied,
     AlreadySubmitted,
     BudgetExhausted,
@@ -32,12 +32,12 @@ from annotator.services.errors import (
     ServiceError,
 )
 from annotator.services.judgements import judgement_submit, rating_submit
-from annotator.services.sides import FIRST, SECOND
+from annotator.core.sides import FIRST, SECOND
 
 # Tags that instructions written as "simple HTML" may use; anything else stays escaped text.
 SIMPLE_TAG = re.compile(r"&lt;(/?)(p|br|b|strong|i|em|u|ul|ol|li|code|h3|h4)\s*/?&gt;", re.IGNORECASE)
 MESSAGE_TARGET = "#labeling-message"
-# The page's answer buttons, in the screen terms of annotator.services.sides (left is shown first).
+# The page's answer buttons, in the screen terms of annotator.core.sides (left is shown first).
 PAGE_ANSWERS = {"left": FIRST, "right": SECOND, "tie": Choice.TIE.value, "both_bad": Choice.BOTH_BAD.value}
 
 

@@ -17,7 +17,7 @@ from annotator.selectors.rounds import (
     round_summary,
     rounds_for_campaign,
 )
-from annotator.services.errors import ServiceError
+from annotator.core.errors import ServiceError
 from annotator.views.access import staff_required
 from annotator.services.rounds import round_start
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from annotator.models import Assignment, AssignmentStatus, Judgement
 from annotator.services.assignments import assignment_claim, assignment_next
-from annotator.services.errors import AlreadySubmitted, InvalidInput, LeaseExpired, NotFound
+from annotator.core.errors import AlreadySubmitted, InvalidInput, LeaseExpired, NotFound
 from annotator.services.judgements import judgement_submit
 from tests.factories import CampaignFactory, ComparisonFactory, LabelerFactory
 

@@ -13,7 +13,7 @@ from rest_framework.authtoken.models import Token
 from annotator.models import AssignmentStatus, Comparison, Judgement, LedgerCategory, LedgerEntry
 from annotator.services.access import ApiToken, User, assignment_get_for_labeler
 from annotator.services.assignments import assignment_claim, assignment_next, campaign_and_live_leases
-from annotator.services.errors import AlreadySubmitted, InvalidInput
+from annotator.core.errors import AlreadySubmitted, InvalidInput
 from annotator.services.judgements import judgement_submit
 from tests.annotator.api.conftest import client_with_token
 from tests.factories import CampaignFactory, ComparisonFactory, LabelerFactory

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from annotator.models import AssignmentStatus, Comparison, Judgement, LedgerEntry, TaskKind
 from annotator.services.assignments import assignment_claim
-from annotator.services.errors import AlreadySubmitted
+from annotator.core.errors import AlreadySubmitted
 from annotator.services.judgements import judgement_submit
 from tests.factories import AssignmentFactory, CampaignFactory, ComparisonFactory, LabelerFactory
 

@@ -20,7 +20,7 @@ from annotator.models import (
     Rating,
     TaskKind,
 )
-from annotator.services.errors import InvalidInput
+from annotator.core.errors import InvalidInput
 from annotator.services.simulation import simulate_labelers_run, simulated_labelers_ensure
 from tests.factories import (
     CampaignFactory,

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from annotator.models import Campaign, Round, RoundState
 from annotator.selectors.rounds import round_labeling_counts, round_latest, round_summary
-from annotator.services.errors import ServiceError
+from annotator.core.errors import ServiceError
 from annotator.services.rounds import (
     TASK_STEPS,
     round_dispatch,

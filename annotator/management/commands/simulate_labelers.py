@@ -6,7 +6,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotator.services.errors import ServiceError
+from annotator.core.errors import ServiceError
 from annotator.services.simulation import SimulationInterrupted, SimulationReport, simulate_labelers_run
 
 NON_TTY_PROGRESS_EVERY_SECONDS = 5.0

@@ -11,7 +11,7 @@ from django.utils import timezone
 from annotator.api.errors import exception_handler
 from annotator.models import Assignment, LedgerCategory, LedgerEntry, PayModel
 from annotator.services.assignments import assignment_claim, assignment_next
-from annotator.services.errors import BudgetExhausted, LeaseExpired
+from annotator.core.errors import BudgetExhausted, LeaseExpired
 from annotator.services.judgements import judgement_submit
 from annotator.services.ledger import money_spent_and_reserved
 from tests.factories import CampaignFactory, ComparisonFactory

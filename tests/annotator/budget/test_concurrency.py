@@ -11,7 +11,7 @@ from django.db import connection
 from annotator.models import Judgement, LedgerCategory, LedgerEntry
 from annotator.selectors.budget import ledger_prefix_check
 from annotator.services.assignments import assignment_claim
-from annotator.services.errors import BudgetExhausted
+from annotator.core.errors import BudgetExhausted
 from annotator.services.judgements import judgement_submit
 from tests.factories import CampaignFactory, ComparisonFactory, LabelerFactory
 

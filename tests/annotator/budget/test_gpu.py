@@ -16,7 +16,7 @@ from annotator.services.budget import (
     ledger_entry_record,
     ledger_entry_reverse,
 )
-from annotator.services.errors import BudgetExhausted, InvalidInput
+from annotator.core.errors import BudgetExhausted, InvalidInput
 from tests.factories import CampaignFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db

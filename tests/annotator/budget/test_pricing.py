@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from annotator.models import Campaign, LabelerKind, LabelerProfile, PayModel
-from annotator.services.pricing import item_price
+from annotator.core.pricing import item_price
 
 
 def campaign(**fields) -> Campaign:

@@ -15,7 +15,7 @@ from annotator.models import (
     Round,
     RoundState,
 )
-from annotator.services.errors import InvalidInput
+from annotator.core.errors import InvalidInput
 from annotator.services.rounds import (
     StepRun,
     round_dispatch,
