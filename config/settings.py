@@ -1,6 +1,7 @@
 """Django settings, read from the environment.
 
-DATABASE_URL   PostgreSQL through psycopg 3 (postgres://user@host:port/name); SQLite when unset.
+DATABASE_URL   PostgreSQL through psycopg 3 (postgres://user@host:port/name); when unset, an embedded PostgreSQL
+               server whose data lives in var/postgres/ (config.database).
 CELERY_BROKER_URL  Redis or RabbitMQ; when unset, tasks run in-process (first run needs no server).
 SECRET_KEY     required unless DEBUG; a development key is used only when DEBUG is on.
 ARTIFACT_DIR   where model files live (a shared filesystem when workers run on other machines).
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+
+from config.database import database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -79,23 +82,13 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "config.wsgi.application"
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",  # unset or empty: SQLite
-        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
-    )
-}
-if DATABASES["default"]["ENGINE"].endswith("postgresql"):
-    # Server-side parameters let psycopg prepare a statement once a connection has run it a few times, so
-    # PostgreSQL stops parsing and planning the labeling hot path's statements on every request (planning
-    # them cost more than running them).
-    if os.environ.get("DB_PREPARED_STATEMENTS", "1") == "1":
-        DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
-if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Writers take the lock when their transaction begins (no failed read-to-write upgrades) and wait for it.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 30})
-    # The hot-path indexes carry INCLUDE columns for PostgreSQL; SQLite (first runs only) keeps their keys.
-    SILENCED_SYSTEM_CHECKS = ["models.W040"]
+# PostgreSQL only: DATABASE_URL, or the embedded server when unset (config.database).
+DATABASES = {"default": dj_database_url.parse(database_url(), conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")))}
+# Server-side parameters let psycopg prepare a statement once a connection has run it a few times, so
+# PostgreSQL stops parsing and planning the labeling hot path's statements on every request (planning
+# them cost more than running them).
+if os.environ.get("DB_PREPARED_STATEMENTS", "1") == "1":
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

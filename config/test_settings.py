@@ -2,7 +2,14 @@
 
 import os
 
-os.environ.setdefault("DATABASE_URL", os.environ.get("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/rlhf"))
+from config.database import embedded_database_url, reachable
+
+# DATABASE_URL or TEST_DATABASE_URL, else the machine's PostgreSQL on 127.0.0.1:5432 (CI), else the embedded
+# server. Set in the environment, so the processes the tests start (a Celery worker, gunicorn) use the same one.
+if not os.environ.get("DATABASE_URL"):
+    os.environ["DATABASE_URL"] = os.environ.get("TEST_DATABASE_URL") or (
+        "postgres://postgres@127.0.0.1:5432/rlhf" if reachable("127.0.0.1", 5432) else embedded_database_url()
+    )
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

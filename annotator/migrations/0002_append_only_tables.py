@@ -1,4 +1,4 @@
-"""On PostgreSQL, judgements, ratings and ledger entries refuse UPDATE and DELETE at the database level.
+"""Judgements, ratings and ledger entries refuse UPDATE and DELETE at the database level.
 
 TRUNCATE (used by test teardown) does not fire row triggers, so test isolation still works.
 """
@@ -18,8 +18,6 @@ $$ LANGUAGE plpgsql;
 
 
 def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     schema_editor.execute(FUNCTION, params=None)
     for table in TABLES:
         schema_editor.execute(
@@ -29,8 +27,6 @@ def forwards(apps, schema_editor):
 
 
 def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     for table in TABLES:
         schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
     schema_editor.execute("DROP FUNCTION IF EXISTS annotator_refuse_rewrite()")

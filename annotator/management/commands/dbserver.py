@@ -1,0 +1,29 @@
+"""The embedded PostgreSQL server (used when DATABASE_URL is unset): status, start, stop.
+
+`manage.py dbserver stop` is answered by manage.py itself before Django starts (settings would start the server);
+this command answers it when called through `call_command`."""
+
+import os
+
+from django.core.management.base import BaseCommand, CommandError
+
+from config.database import describe, embedded_data_dir, embedded_database_url, embedded_server_stop
+
+
+class Command(BaseCommand):
+    help = "Show, start or stop the embedded PostgreSQL server that runs when DATABASE_URL is unset."
+    # Stopping must work without a running server: settings would otherwise start one just to stop it.
+    requires_system_checks = []
+
+    def add_arguments(self, parser):
+        parser.add_argument("action", choices=["status", "start", "stop"], nargs="?", default="status")
+
+    def handle(self, *args, action: str, **options):
+        if os.environ.get("DATABASE_URL"):
+            raise CommandError("DATABASE_URL is set: this project uses that server, not an embedded one.")
+        if action == "stop":
+            stopped = embedded_server_stop()
+            self.stdout.write(f"Stopped the embedded PostgreSQL in {embedded_data_dir()}." if stopped
+                              else f"No embedded PostgreSQL runs in {embedded_data_dir()}.")
+            return
+        self.stdout.write(f"Running: {describe(embedded_database_url())}")
