@@ -3,7 +3,7 @@ from django.db.models.signals import post_migrate
 
 
 def _install_server_functions(*, using: str, **_) -> None:
-    from annotator.services.server_functions import server_functions_install
+    from annotator.sql import server_functions_install
 
     server_functions_install(using=using)
 

@@ -25,7 +25,7 @@ from annotator.models import (
     Rating,
     Round,
 )
-from annotator.services.ledger import money_spent_and_reserved
+from annotator.selectors.money import money_spent_and_reserved
 
 GPU_SECONDS_UNIT = "gpu_seconds"
 SECONDS_PER_HOUR = Decimal(3600)

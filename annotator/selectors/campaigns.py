@@ -19,8 +19,8 @@ from annotator.models import (
     Rating,
     RatingValue,
 )
-from annotator.services.assignments import live_q
-from annotator.services.ledger import money_spent_and_reserved
+from annotator.core.leases import HoldsSlot, LeaseLive
+from annotator.selectors.money import money_spent_and_reserved
 
 
 def campaigns_active() -> QuerySet[Campaign]:
@@ -32,7 +32,7 @@ def _open_comparisons_with_free_slots(*, campaign: Campaign, now: datetime) -> Q
     """Open comparisons of the campaign annotated with `free_slots`: judgements wanted minus live-or-submitted
     assignments, never below zero."""
     taken = (
-        Assignment.objects.filter(live_q(now), comparison=OuterRef("pk"))
+        Assignment.objects.filter(HoldsSlot(now), comparison=OuterRef("pk"))
         .order_by()
         .values("comparison")
         .annotate(n=Count("pk"))
@@ -103,7 +103,7 @@ def campaign_statistics(
     )
     assignments = Assignment.objects.filter(comparison__campaign=campaign).aggregate(
         answers=Count("pk", filter=Q(status=AssignmentStatus.SUBMITTED)),
-        live_leases=Count("pk", filter=Q(status=AssignmentStatus.LEASED, leased_until__gt=now)),
+        live_leases=Count("pk", filter=LeaseLive(now)),
         labelers=Count("labeler", filter=Q(status=AssignmentStatus.SUBMITTED), distinct=True),
     )
     judgements = Judgement.objects.filter(assignment__comparison__campaign=campaign)

@@ -10,7 +10,7 @@ from rest_framework.authtoken.models import Token
 
 from annotator.models import Assignment, Campaign, Comparison, LabelerProfile
 from annotator.core.errors import AccessDenied, AuthenticationFailed, NotFound
-from annotator.services.rows import attnames, columns, instance_from_row
+from annotator.services.rows import RowPart, split_row
 
 User = get_user_model()
 
@@ -35,6 +35,11 @@ HOT_CAMPAIGN_FIELDS = (  # what pricing, leases and the answers' checks and mess
     "pay_per_judgement", "hourly_rate", "max_paid_seconds_per_item", "platform_fee_percent",
 )
 HOT_COMPARISON_FIELDS = ("id", "campaign_id", "round_id", "prompt_id", "completion_a_id", "completion_b_id")
+HOT_USER = RowPart(User, HOT_USER_FIELDS)
+HOT_PROFILE = RowPart(LabelerProfile, HOT_PROFILE_FIELDS)
+HOT_CAMPAIGN = RowPart(Campaign, HOT_CAMPAIGN_FIELDS)
+HOT_COMPARISON = RowPart(Comparison, HOT_COMPARISON_FIELDS)
+ASSIGNMENT = RowPart(Assignment)
 
 # The asking labeler in a hot-path statement: their user row as `u` and their labeler profile as `lp` (NULLs when
 # they have none), found by user id or by token, given as %(labeler)s. (FROM items, WHERE condition) by kind.
@@ -46,8 +51,7 @@ _LABELER_SOURCES = {
         "t.key = %(labeler)s",
     ),
 }
-LABELER_COLUMNS = f"{columns(User, 'u', HOT_USER_FIELDS)}, {columns(LabelerProfile, 'lp', HOT_PROFILE_FIELDS)}"
-LABELER_WIDTH = len(HOT_USER_FIELDS) + len(HOT_PROFILE_FIELDS)
+LABELER_COLUMNS = f"{HOT_USER.columns('u')}, {HOT_PROFILE.columns('lp')}"  # the parts HOT_USER, HOT_PROFILE
 
 
 def labeler_sql(labeler: AbstractBaseUser | ApiToken) -> tuple[str, str, int | str]:
@@ -58,22 +62,22 @@ def labeler_sql(labeler: AbstractBaseUser | ApiToken) -> tuple[str, str, int | s
     return *_LABELER_SOURCES[User], labeler.pk
 
 
-def labeler_from_row(labeler: AbstractBaseUser | ApiToken, row) -> tuple[AbstractBaseUser, tuple]:
-    """The labeler a row that starts with `LABELER_COLUMNS` names (no row: the token is unknown), with their
-    profile loaded, and the rest of the row. AuthenticationFailed for an unknown token or an inactive user;
+def labeler_checked(
+    labeler: AbstractBaseUser | ApiToken, user: AbstractBaseUser | None, profile: LabelerProfile | None, *, found: bool
+) -> AbstractBaseUser:
+    """The labeler that a hot-path row's `LABELER_COLUMNS` name (`found`: the statement returned a row; none means
+    the token is unknown), with their profile loaded. AuthenticationFailed for an unknown token or an inactive user;
     AccessDenied for a user who is not a labeler."""
-    if row is None:
+    if not found:
         raise AuthenticationFailed("Invalid token." if isinstance(labeler, ApiToken) else "User inactive or deleted.")
     if isinstance(labeler, ApiToken):
-        labeler = instance_from_row(User, row, HOT_USER_FIELDS)
+        labeler = user
         if not labeler.is_active:
             raise AuthenticationFailed("User inactive or deleted.")
     if not User.labeler.is_cached(labeler):
-        profile_row = row[len(HOT_USER_FIELDS):]
-        profile = instance_from_row(LabelerProfile, profile_row, HOT_PROFILE_FIELDS) if profile_row[0] is not None else None
         User.labeler.related.set_cached_value(labeler, profile)  # None: `labeler_profile_get` refuses, no query
     labeler_profile_get(user=labeler)
-    return labeler, tuple(row[LABELER_WIDTH:])
+    return labeler
 
 
 def labeler_profile_get(*, user: AbstractBaseUser) -> LabelerProfile:
@@ -90,8 +94,9 @@ def labeler_profile_get(*, user: AbstractBaseUser) -> LabelerProfile:
         raise AccessDenied("This account is not a labeler. Ask an administrator to add a labeler profile.") from None
 
 
+_TOKEN, _USER, _PROFILE = RowPart(Token), RowPart(User), RowPart(LabelerProfile)
 _USER_BY_TOKEN = f"""
-    SELECT {columns(Token, "t")}, {columns(User, "u")}, {columns(LabelerProfile, "p")}
+    SELECT {_TOKEN.columns("t")}, {_USER.columns("u")}, {_PROFILE.columns("p")}
       FROM {Token._meta.db_table} t
       JOIN {User._meta.db_table} u ON u.{User._meta.pk.column} = t.user_id
       LEFT JOIN {LabelerProfile._meta.db_table} p ON p.user_id = u.{User._meta.pk.column}
@@ -117,12 +122,9 @@ def user_for_api_token(*, key: str) -> tuple[AbstractBaseUser | None, Token | No
         row = cursor.fetchone()
     if row is None:
         return None, None
-    token = instance_from_row(Token, row)
-    row = row[len(attnames(Token)):]
-    token.user = user = instance_from_row(User, row)
-    row = row[len(attnames(User)):]
-    if row[0] is not None:  # the profile's id: the LEFT JOIN found one
-        profile = instance_from_row(LabelerProfile, row)
+    token, user, profile = split_row(row, _TOKEN, _USER, _PROFILE)
+    token.user = user
+    if profile is not None:  # the LEFT JOIN found one
         profile.user = user
         User.labeler.related.set_cached_value(user, profile)
     return user, token
@@ -167,8 +169,7 @@ def campaign_get_for_staff(*, user: AbstractBaseUser, campaign: str | int) -> Ca
 
 
 _ASSIGNMENT_OF_LABELER = f"""
-    SELECT {LABELER_COLUMNS}, {columns(Assignment, "a")}, {columns(Comparison, "c", HOT_COMPARISON_FIELDS)},
-           {columns(Campaign, "k", HOT_CAMPAIGN_FIELDS)}
+    SELECT {LABELER_COLUMNS}, {ASSIGNMENT.columns("a")}, {HOT_COMPARISON.columns("c")}, {HOT_CAMPAIGN.columns("k")}
       FROM {{source}}
       LEFT JOIN ({Assignment._meta.db_table} a
                  JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id
@@ -194,12 +195,13 @@ def assignment_get_for_labeler(*, labeler: AbstractBaseUser | ApiToken, assignme
         cursor.execute(_assignment_of_labeler_sql(source, condition),
                        {"assignment": assignment_id if valid else None, "labeler": key})  # a token is still checked
         row = cursor.fetchone()
-    labeler, row = labeler_from_row(labeler, row)
-    if row[0] is None:
+    user, profile, assignment, comparison, campaign = (
+        split_row(row, HOT_USER, HOT_PROFILE, ASSIGNMENT, HOT_COMPARISON, HOT_CAMPAIGN) if row else [None] * 5
+    )
+    labeler = labeler_checked(labeler, user, profile, found=row is not None)
+    if assignment is None:
         raise NotFound(f"No assignment {assignment_id} for you.")
-    assignment = instance_from_row(Assignment, row)
-    row = row[len(attnames(Assignment)):]
-    assignment.comparison = instance_from_row(Comparison, row, HOT_COMPARISON_FIELDS)
-    assignment.comparison.campaign = instance_from_row(Campaign, row[len(HOT_COMPARISON_FIELDS):], HOT_CAMPAIGN_FIELDS)
+    assignment.comparison = comparison
+    assignment.comparison.campaign = campaign
     assignment.labeler = labeler
     return assignment

@@ -26,7 +26,8 @@ from annotator.selectors.budget import (
     step_reason,
 )
 from annotator.core.errors import AccessDenied, BudgetExhausted, InvalidInput, NotFound
-from annotator.services.ledger import campaign_lock, campaign_lock_shared, money_spent_and_reserved
+from annotator.selectors.money import money_spent_and_reserved
+from annotator.services.ledger import campaign_lock, campaign_lock_shared
 from annotator.core.pricing import money
 
 logger = logging.getLogger(__name__)

@@ -4,50 +4,35 @@ A judgement for a live lease is always accepted and paid, even when the campaign
 reached: its price was reserved when the item was claimed. Answers are never overwritten: a second submit
 of the same assignment is refused with 409 and the first answer stands.
 
-On PostgreSQL an answer is two statements. A plain read of the labeler's assignment checks that it can take the
-answer and prices it (rates and the reservation, nothing locked). Then one call of the server function
-`annotator_answer` locks the assignment (`FOR UPDATE`) and its campaign (`FOR SHARE`, see
-annotator.services.ledger), checks again with the time read after the lock, and stores the answer, marks the
-assignment submitted, charges it and counts it on its comparison. So the locks are held only while PostgreSQL
-works. SQLite (first runs only) runs the same steps one by one in a transaction.
+An answer is two statements. A plain read of the labeler's assignment (nothing locked) gives what prices it:
+rates and the reservation. Then one call of the server function `annotator_answer` (annotator/sql/answer.sql)
+locks the assignment (`FOR UPDATE`) and its campaign (`FOR SHARE`, see annotator.services.ledger), checks with the
+time read after the lock whether the assignment can take the answer, and stores the answer, marks the assignment
+submitted, charges it and counts it on its comparison. So the locks are held only while PostgreSQL works. The
+refusals are decided there alone; this module words them for people.
 """
 
 from collections.abc import Callable
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
-from django.utils import timezone
+from django.db import connection
 
-from annotator.models import (
-    Assignment,
-    AssignmentStatus,
-    Campaign,
-    Choice,
-    Comparison,
-    Judgement,
-    Rating,
-    RatingValue,
-    TaskKind,
-)
-from annotator.services.access import ApiToken, assignment_get_for_labeler, labeler_profile_get
-from annotator.services.assignments import comparison_answer_counted_sql
 from annotator.core.errors import AlreadySubmitted, InvalidInput, LeaseExpired, NotFound, ServiceError
-from annotator.services.ledger import ledger_charge_item_sql, ledger_charge_item_statement
 from annotator.core.pricing import ItemPrice, item_price
-from annotator.services.rows import LEASED, SUBMITTED, insert_statement, mark_saved
 from annotator.core.sides import SCREEN_CHOICES, completion_choice
+from annotator.models import Assignment, AssignmentStatus, Choice, Judgement, Rating, RatingValue, TaskKind
+from annotator.services.access import ApiToken, assignment_get_for_labeler, labeler_profile_get
+from annotator.services.rows import mark_saved
 
 MAX_RATIONALE_CHARS = 5000
 MAX_MILLISECONDS = 24 * 3600 * 1000
 
-# Why an assignment cannot take an answer: the same names in Python and in `annotator_answer`.
+# Why `annotator_answer` refused an answer.
 WRONG_KIND = "wrong_kind"
 ALREADY_SUBMITTED = "already_submitted"
 LEASE_EXPIRED = "lease_expired"
 NOT_FOUND = "not_found"
-
-_ASSIGNMENT = Assignment._meta.db_table
 
 
 def _validate_common(*, rationale: str, milliseconds) -> int:
@@ -64,18 +49,6 @@ def _validate_common(*, rationale: str, milliseconds) -> int:
     if isinstance(milliseconds, bool) or ms < 0 or ms > MAX_MILLISECONDS:
         raise InvalidInput(f"milliseconds must be between 0 and {MAX_MILLISECONDS}.")
     return ms
-
-
-def _why_refused(*, assignment: Assignment, task_kind: str, now: datetime) -> str | None:
-    """Why the assignment cannot take an answer of this kind at `now` (None: it can). `annotator_answer` asks
-    the same questions, in the same order, under the lock."""
-    if assignment.comparison.campaign.task_kind != task_kind:
-        return WRONG_KIND
-    if assignment.status == AssignmentStatus.SUBMITTED:
-        return ALREADY_SUBMITTED
-    if assignment.status == AssignmentStatus.EXPIRED or assignment.leased_until <= now:
-        return LEASE_EXPIRED
-    return None
 
 
 def _refusal(reason: str, *, assignment: Assignment) -> ServiceError:
@@ -107,72 +80,15 @@ def _answer_price(*, assignment: Assignment, milliseconds: int) -> ItemPrice:
     return ItemPrice(pay=assignment.reserved_amount - fee, fee=fee, paid_seconds=price.paid_seconds)
 
 
-def answer_function_sql() -> str:
-    """`annotator_answer`: lock, check and store an answer in one call (see the module docstring). Returns one
-    row: `refused` (a reason, or NULL when stored), the answer's id, when it was answered (`p_now`, or the time
-    after the lock) and the time it was stored. Installed after each migrate (annotator.services.server_functions).
-    """
-    charge = ledger_charge_item_sql(item="item", pay="p_pay", fee="p_fee", paid_seconds="p_paid_seconds",
-                                    unit="p_unit", at="stored_at")
-    return f"""
-CREATE OR REPLACE FUNCTION annotator_answer(
-    p_assignment bigint, p_labeler integer, p_task_kind text, p_now timestamptz,
-    p_choice text, p_strength integer, p_value text, p_rationale text, p_milliseconds integer,
-    p_pay numeric, p_fee numeric, p_paid_seconds numeric, p_unit text)
-RETURNS TABLE (refused text, answer_id bigint, answered_at timestamptz, stored_at timestamptz)
-LANGUAGE plpgsql AS $function$
-DECLARE
-    item record;
-BEGIN
-    SELECT a.id, a.labeler_id, a.status, a.leased_until, a.comparison_id, c.campaign_id, c.round_id, k.task_kind
-      INTO item
-      FROM {_ASSIGNMENT} a
-      JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id
-      JOIN {Campaign._meta.db_table} k ON k.id = c.campaign_id
-     WHERE a.id = p_assignment AND a.labeler_id = p_labeler
-       FOR UPDATE OF a FOR SHARE OF k;
-    IF NOT FOUND THEN
-        refused := '{NOT_FOUND}';
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    stored_at := clock_timestamp();
-    answered_at := COALESCE(p_now, stored_at);  -- after the campaign lock: see annotator.services.ledger
-    refused := CASE WHEN item.task_kind <> p_task_kind THEN '{WRONG_KIND}'
-                    WHEN item.status = {SUBMITTED} THEN '{ALREADY_SUBMITTED}'
-                    WHEN item.status <> {LEASED} OR item.leased_until <= answered_at THEN '{LEASE_EXPIRED}' END;
-    IF refused IS NOT NULL THEN
-        RETURN NEXT;
-        RETURN;
-    END IF;
-    IF p_task_kind = '{TaskKind.PAIRWISE.value}' THEN
-        INSERT INTO {Judgement._meta.db_table} (assignment_id, choice, strength, rationale, milliseconds, created_at)
-        VALUES (p_assignment, p_choice, p_strength, p_rationale, p_milliseconds, stored_at)
-        RETURNING id INTO answer_id;
-    ELSE
-        INSERT INTO {Rating._meta.db_table} (assignment_id, value, rationale, milliseconds, created_at)
-        VALUES (p_assignment, p_value, p_rationale, p_milliseconds, stored_at)
-        RETURNING id INTO answer_id;
-    END IF;
-    UPDATE {_ASSIGNMENT} SET status = {SUBMITTED}, submitted_at = answered_at WHERE id = p_assignment;
-    {charge};
-    {comparison_answer_counted_sql(comparison="item.comparison_id")};
-    RETURN NEXT;
-END
-$function$"""
-
-
 _ANSWER_CALL = """
     SELECT refused, answer_id, answered_at, stored_at
       FROM annotator_answer(%(assignment)s, %(labeler)s, %(task_kind)s, %(now)s, %(choice)s, %(strength)s,
                             %(value)s, %(rationale)s, %(milliseconds)s, %(pay)s, %(fee)s, %(paid_seconds)s, %(unit)s)"""
 
 
-def _answer_on_postgresql(
-    *, answer: Judgement | Rating, assignment: Assignment, task_kind: str, now: datetime | None
-) -> None:
-    """Store the answer with `annotator_answer`, after the caller checked the assignment without a lock; it is
-    checked again under the lock, and refused with the same errors if a concurrent call got there first."""
+def _store(*, answer: Judgement | Rating, assignment: Assignment, task_kind: str, now: datetime | None) -> None:
+    """Store, charge and count the answer with `annotator_answer`, which checks the assignment under its locks and
+    refuses what it may not store (ServiceErrors worded by `_refusal`)."""
     price = _answer_price(assignment=assignment, milliseconds=answer.milliseconds)
     with connection.cursor() as cursor:
         cursor.execute(_ANSWER_CALL, {
@@ -186,21 +102,8 @@ def _answer_on_postgresql(
     if refused is not None:
         raise _refusal(refused, assignment=assignment)
     answer.created_at = stored_at
-    mark_saved([answer], [(answer_id,)])
+    mark_saved(answer, answer_id)
     assignment.status, assignment.submitted_at = AssignmentStatus.SUBMITTED, answered_at
-
-
-def _answer_step_by_step(*, answer: Judgement | Rating, assignment: Assignment, task_kind: str, now: datetime) -> None:
-    """SQLite's store, inside the caller's transaction: the answer, the assignment, the charge, the count."""
-    price = _answer_price(assignment=assignment, milliseconds=answer.milliseconds)
-    assignment.status, assignment.submitted_at = AssignmentStatus.SUBMITTED, now
-    with connection.cursor() as cursor:
-        cursor.execute(*insert_statement([answer]))
-        mark_saved([answer], cursor.fetchall())
-        cursor.execute(f"UPDATE {_ASSIGNMENT} SET status = %s, submitted_at = %s WHERE id = %s",
-                       [assignment.status, connection.ops.adapt_datetimefield_value(now), assignment.pk])
-        cursor.execute(*ledger_charge_item_statement(assignment=assignment, price=price, unit=_unit(task_kind)))
-        cursor.execute(comparison_answer_counted_sql(), [assignment.comparison_id])
 
 
 def _unit(task_kind: str) -> str:
@@ -215,21 +118,10 @@ def _answer(
     now: datetime | None,
     answer_for: Callable[[Assignment], Judgement | Rating],
 ) -> Judgement | Rating:
-    """Check that the labeler's assignment can take an answer of this kind, then store, charge and count it."""
-    if connection.vendor == "postgresql":
-        assignment = assignment_get_for_labeler(labeler=labeler, assignment_id=assignment_id)
-        if reason := _why_refused(assignment=assignment, task_kind=task_kind, now=now or timezone.now()):
-            raise _refusal(reason, assignment=assignment)
-        answer = answer_for(assignment)
-        _answer_on_postgresql(answer=answer, assignment=assignment, task_kind=task_kind, now=now)
-        return answer
-    with transaction.atomic():  # SQLite takes its write lock here (see config.settings)
-        assignment = assignment_get_for_labeler(labeler=labeler, assignment_id=assignment_id)
-        now = now or timezone.now()
-        if reason := _why_refused(assignment=assignment, task_kind=task_kind, now=now):
-            raise _refusal(reason, assignment=assignment)
-        answer = answer_for(assignment)
-        _answer_step_by_step(answer=answer, assignment=assignment, task_kind=task_kind, now=now)
+    """Store, charge and count the answer to the labeler's assignment (refused if it cannot take one)."""
+    assignment = assignment_get_for_labeler(labeler=labeler, assignment_id=assignment_id)
+    answer = answer_for(assignment)
+    _store(answer=answer, assignment=assignment, task_kind=task_kind, now=now)
     return answer
 
 

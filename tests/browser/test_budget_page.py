@@ -10,7 +10,7 @@ from annotator.models import LedgerEntry
 from annotator.services.assignments import assignment_claim
 from annotator.services.budget import gpu_usage_charge, ledger_entry_record
 from annotator.services.judgements import judgement_submit
-from annotator.services.ledger import money_spent_and_reserved
+from annotator.selectors.money import money_spent_and_reserved
 from tests.browser.conftest import login
 from tests.factories import PASSWORD, CampaignFactory, ComparisonFactory, LabelerFactory, StaffFactory
 

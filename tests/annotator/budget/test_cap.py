@@ -13,7 +13,7 @@ from annotator.models import Assignment, LedgerCategory, LedgerEntry, PayModel
 from annotator.services.assignments import assignment_claim, assignment_next
 from annotator.core.errors import BudgetExhausted, LeaseExpired
 from annotator.services.judgements import judgement_submit
-from annotator.services.ledger import money_spent_and_reserved
+from annotator.selectors.money import money_spent_and_reserved
 from tests.factories import CampaignFactory, ComparisonFactory
 
 pytestmark = pytest.mark.django_db

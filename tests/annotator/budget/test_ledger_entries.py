@@ -13,7 +13,7 @@ from annotator.services.assignments import assignment_claim
 from annotator.services.budget import ledger_entry_record, ledger_entry_reverse
 from annotator.core.errors import AccessDenied, InvalidInput, NotFound
 from annotator.services.judgements import judgement_submit
-from annotator.services.ledger import money_spent_and_reserved
+from annotator.selectors.money import money_spent_and_reserved
 from tests.factories import CampaignFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
