@@ -10,7 +10,7 @@ from rest_framework.authtoken.models import Token
 
 from annotator.models import Assignment, Campaign, Comparison, LabelerProfile
 from annotator.core.errors import AccessDenied, AuthenticationFailed, NotFound
-from annotator.services.rows import RowPart, split_row
+from annotator.sql.rows import RowPart, split_row
 
 User = get_user_model()
 
@@ -27,7 +27,7 @@ class ApiToken:
     key: str
 
 
-# What the labeling hot path reads of the rows it loads; their other fields are deferred (annotator.services.rows).
+# What the labeling hot path reads of the rows it loads; their other fields are deferred (annotator.sql.rows).
 HOT_USER_FIELDS = ("id", "username", "is_active", "is_staff")
 HOT_PROFILE_FIELDS = ("id", "user_id", "kind", "pay_per_judgement", "hourly_rate", "api_cost_per_call")
 HOT_CAMPAIGN_FIELDS = (  # what pricing, leases and the answers' checks and messages use

@@ -11,7 +11,7 @@ and its count of free slots is exact. The candidate row is also taken `FOR UPDAT
 comparison that someone else holds (a round being closed by staff) is passed over rather than waited for.
 
 This is the labeling hot path (every next-item call runs it), so its statements are written in SQL (see
-annotator.services.rows). A claim is one call of the server function `annotator_claim` (annotator/sql/claim.sql:
+annotator.sql.rows). A claim is one call of the server function `annotator_claim` (annotator/sql/claim.sql:
 the campaign lock, then one statement: money check, lease write, the item's texts), so the lock is held only while
 PostgreSQL works and a claim costs the web server one statement. Campaigns do not wait for each other. The rows
 come back as ordinary model instances, a lease with its comparison, prompt, completions and campaign loaded.
@@ -43,7 +43,7 @@ from annotator.services.access import (
     labeler_profile_get,
     labeler_sql,
 )
-from annotator.services.rows import split_row
+from annotator.sql.rows import split_row
 
 _ASSIGNMENT_FIELDS = tuple(field.attname for field in Assignment._meta.concrete_fields)
 # A comparison as a labeler gets it: its HOT_ fields, then the texts of its prompt and completions.

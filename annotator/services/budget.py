@@ -26,7 +26,7 @@ from annotator.selectors.budget import (
     step_reason,
 )
 from annotator.core.errors import AccessDenied, BudgetExhausted, InvalidInput, NotFound
-from annotator.selectors.money import money_spent_and_reserved
+from annotator.selectors.money import campaign_money
 from annotator.services.ledger import campaign_lock, campaign_lock_shared
 from annotator.core.pricing import money
 
@@ -239,10 +239,10 @@ def gpu_step_check(
                 + f" ({_hours(max(left_hours, Decimal(0)))} of {_hours(campaign.gpu_hour_budget)} h left)"
             )
     if campaign.money_budget is not None:
-        spent, reserved = money_spent_and_reserved(campaign_id=campaign.pk, now=timezone.now())
-        left_money = campaign.money_budget - spent - reserved
+        funds = campaign_money(campaign_id=campaign.pk, now=timezone.now(), price=estimate.cost)
+        left_money = funds.left
         price = gpu_hour_price(campaign=campaign, device_type=device_type)
-        if estimate.cost > left_money or (left_money <= 0 and price > 0):
+        if funds.exceeded or (left_money <= 0 and price > 0):
             problems.append(
                 _overrun("the money budget", money(estimate.cost - left_money), campaign.currency)
                 + f" ({money(max(left_money, Decimal(0)))} of {campaign.money_budget} {campaign.currency} left)"

@@ -23,7 +23,7 @@ from annotator.core.pricing import ItemPrice, item_price
 from annotator.core.sides import SCREEN_CHOICES, completion_choice
 from annotator.models import Assignment, AssignmentStatus, Choice, Judgement, Rating, RatingValue, TaskKind
 from annotator.services.access import ApiToken, assignment_get_for_labeler, labeler_profile_get
-from annotator.services.rows import mark_saved
+from annotator.sql.rows import mark_saved
 
 MAX_RATIONALE_CHARS = 5000
 MAX_MILLISECONDS = 24 * 3600 * 1000

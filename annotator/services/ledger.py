@@ -20,7 +20,7 @@ Locking protocol:
 from django.db import connection
 
 from annotator.models import Campaign
-from annotator.services.rows import RowPart, split_row
+from annotator.sql.rows import RowPart, split_row
 
 _CAMPAIGN = RowPart(Campaign)
 _CAMPAIGN_LOCKED = f"SELECT {_CAMPAIGN.columns('k')} FROM annotator_campaign k WHERE k.id = %s FOR UPDATE"

@@ -1,6 +1,8 @@
-"""The SQL that PostgreSQL runs as functions of its own, kept as .sql files a reader can open.
+"""The labeling hot path's SQL: the functions PostgreSQL runs, kept as .sql files a reader can open, and the one
+helper that reads the hot path's rows.
 
 - rules.sql: the labeling rules, each defined once (a live lease, a held slot, the budget check, spent, reserved);
+- rows.py: the one helper that cuts the hot path's rows into model instances;
 - claim.sql: `annotator_claim`, the next item for a labeler (annotator.services.assignments);
 - answer.sql: `annotator_answer`, an answer stored, charged and counted (annotator.services.judgements).
 
