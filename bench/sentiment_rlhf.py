@@ -32,8 +32,9 @@ from models_rl.base_model import BaseModelConfig, ensure_base_model  # noqa: E40
 from models_rl.data import shakespeare_prompts  # noqa: E402
 from models_rl.device import cpu_thread_count, device_name  # noqa: E402
 from models_rl.gold import NoisyLabeler, VaderGold  # noqa: E402
-from models_rl.policy_optimization import RLConfig, evaluate_policy, optimize_rl  # noqa: E402
+from models_rl.policy_evaluation import evaluate_policy  # noqa: E402
 from models_rl.reward_model import PreferencePair, RewardModelConfig, train_reward_model  # noqa: E402
+from models_rl.rloo import RLConfig, optimize_rl  # noqa: E402
 from models_rl.sampling import SamplingConfig, sample  # noqa: E402
 
 

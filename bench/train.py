@@ -25,8 +25,9 @@ from models_rl.base_model import BaseModelConfig, ensure_base_model  # noqa: E40
 from models_rl.data import shakespeare_prompts  # noqa: E402
 from models_rl.device import cpu_thread_count, cpu_threads, device_name  # noqa: E402
 from models_rl.gold import VaderGold  # noqa: E402
-from models_rl.policy_optimization import RLConfig, optimize_rl  # noqa: E402
-from models_rl.reward_model import PreferencePair, RewardEnsemble, RewardModelConfig, train_reward_model  # noqa: E402
+from models_rl.reward_ensemble import RewardEnsemble  # noqa: E402
+from models_rl.reward_model import PreferencePair, RewardModelConfig, train_reward_model  # noqa: E402
+from models_rl.rloo import RLConfig, optimize_rl  # noqa: E402
 
 POSITIVE = [" love", " joy", " sweet", " good", " gentle"]
 NEGATIVE = [" hate", " death", " vile", " grief", " cruel"]

@@ -17,12 +17,13 @@ import random
 import sys
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from typing import Annotated, Literal, get_args
 
 import numpy as np
+import tyro
 
-from models_rl import config_from_args, config_parser
-
-STRATEGIES = ("disagreement", "uncertainty", "random")
+Strategy = Literal["disagreement", "uncertainty", "random"]
+STRATEGIES = get_args(Strategy)
 
 
 @dataclass
@@ -38,8 +39,7 @@ class CandidatePair:
 @dataclass
 class AcquisitionConfig:
     batch_size: int = field(metadata={"help": "pairs to select"})
-    strategy: str = field(default="disagreement", metadata={"help": "what makes a pair worth a label",
-                                                            "choices": STRATEGIES})
+    strategy: Strategy = field(default="disagreement", metadata={"help": "what makes a pair worth a label"})
     random_share: float = field(default=0.2, metadata={"help": "share of the batch picked uniformly (control)"})
     max_per_prompt: int = field(default=2, metadata={"help": "pairs of one prompt in a batch, at most"})
     seed: int = field(default=0, metadata={"help": "seed for the random scores, control picks and tie order"})
@@ -113,14 +113,20 @@ def select_pairs(candidates: list[CandidatePair], config: AcquisitionConfig) -> 
     ]
 
 
+@dataclass
+class _Command:
+    """Select pairs to label. Reads JSONL candidates {"key", "prompt_key", "member_rewards_a",
+    "member_rewards_b"}; prints the selection."""
+
+    config: Annotated[AcquisitionConfig, tyro.conf.arg(name="")]  # its fields as top-level flags
+    input: str = field(default="-", metadata={"help": "JSONL file; - reads stdin"})
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = config_parser(AcquisitionConfig, description="Select pairs to label. Reads JSONL candidates "
-                           '{"key", "prompt_key", "member_rewards_a", "member_rewards_b"}; prints the selection.')
-    parser.add_argument("--input", default="-", help="JSONL file; - reads stdin")
-    args = parser.parse_args(argv)
-    lines = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+    command = tyro.cli(_Command, args=argv, prog="python -m models_rl.acquisition")
+    lines = sys.stdin if command.input == "-" else open(command.input, encoding="utf-8")
     candidates = [CandidatePair(**json.loads(line)) for line in lines if line.strip()]
-    for selected in select_pairs(candidates, config_from_args(AcquisitionConfig, args)):
+    for selected in select_pairs(candidates, command.config):
         print(json.dumps(asdict(selected)))
 
 

@@ -19,14 +19,15 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 from tokenizers import ByteLevelBPETokenizer
 from tqdm import tqdm
+import tyro
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from models_rl import config_from_args, config_parser
 from models_rl.data import END_OF_TEXT, sentiment_corpus, shakespeare_corpus
 from models_rl.device import cpu_threads, pick_device, set_seed
 
@@ -51,9 +52,8 @@ class BaseModelConfig:
     warmup_steps: int = field(default=30, metadata={"help": "linear warm-up steps before the cosine decay"})
     time_budget_s: float | None = field(default=190.0, metadata={"help": "stop training after this many seconds"})
     max_chars: int | None = field(default=None, metadata={"help": "train on only the first N characters"})
-    corpus: str = field(default="all", metadata={"help": "all of Shakespeare, or only its lines with strong "
-                                                 "sentiment words (models_rl.data.sentiment_corpus)",
-                                                 "choices": tuple(CORPORA)})
+    corpus: Literal["all", "sentiment"] = field(default="all", metadata={"help": "all of Shakespeare, or only its lines "
+                                                                     "with strong sentiment words (models_rl.data.sentiment_corpus)"})
     seed: int = field(default=0, metadata={"help": "seed for initialisation and batches"})
 
 
@@ -211,8 +211,9 @@ def main(argv: list[str] | None = None) -> None:
     from models_rl.data import shakespeare_prompts
     from models_rl.sampling import SamplingConfig, sample
 
-    args = config_parser(BaseModelConfig, description=__doc__.split("\n\n")[0]).parse_args(argv)
-    path = ensure_base_model(config_from_args(BaseModelConfig, args))
+    config = tyro.cli(BaseModelConfig, args=argv, prog="python -m models_rl.base_model",
+                      description=__doc__.split("\n\n")[0])
+    path = ensure_base_model(config)
     print(json.dumps(json.loads((path / MARKER).read_text())["metrics"], indent=2))
     for result in sample(path, shakespeare_prompts(3, seed=1), SamplingConfig(max_new_tokens=60, temperature=0.8)):
         print(f"\n>>> {result.prompt}{result.text}")

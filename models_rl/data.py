@@ -84,3 +84,10 @@ def shakespeare_prompts(n: int, *, seed: int = 0, min_words: int = 4, max_words:
     if len(prompts) < n:
         raise ValueError(f"only {len(prompts)} distinct prompts available, {n} asked")
     return list(prompts)
+
+
+def read_prompts(path: str | None, *, n: int, seed: int) -> list[str]:
+    """The non-empty lines of a text file, one prompt a line; with no file, `n` Shakespeare prompts."""
+    if path:
+        return [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    return shakespeare_prompts(n, seed=seed)

@@ -20,9 +20,9 @@ import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Annotated, Protocol, runtime_checkable
 
-from models_rl import config_from_args, config_parser
+import tyro
 
 CHOICES = ("a", "b", "tie", "both_bad")
 RATINGS = ("positive", "neutral", "negative")
@@ -228,16 +228,21 @@ class GoldLabelConfig:
     seed: int = field(default=0, metadata={"help": "the simulated labeler's identity"})
 
 
+@dataclass
+class _Command:
+    """Label pairs with a gold labeler. Reads JSONL lines {"prompt", "first", "second"} and writes them back
+    with "choice" and "strength"."""
+
+    config: Annotated[GoldLabelConfig, tyro.conf.arg(name="")]  # its fields as top-level flags
+    input: str = field(default="-", metadata={"help": "JSONL file; - reads stdin"})
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = config_parser(GoldLabelConfig, description="Label pairs with a gold labeler. Reads JSONL lines "
-                           '{"prompt", "first", "second"} and writes them back with "choice" and "strength".')
-    parser.add_argument("--input", default="-", help="JSONL file; - reads stdin")
-    args = parser.parse_args(argv)
-    config = config_from_args(GoldLabelConfig, args)
-    noise = dataclasses.asdict(config)
+    command = tyro.cli(_Command, args=argv, prog="python -m models_rl.gold")
+    noise = dataclasses.asdict(command.config)
     name, noisy = noise.pop("gold"), noise.pop("noisy")
     labeler = make_gold(name, **noise) if noisy else make_gold(name)
-    lines = sys.stdin if args.input == "-" else open(args.input, encoding="utf-8")
+    lines = sys.stdin if command.input == "-" else open(command.input, encoding="utf-8")
     for line in lines:
         if line.strip():
             pair = json.loads(line)

@@ -20,7 +20,8 @@ Members k > 0 see bootstrap resamples of the training data and start from differ
 disagreement (`RewardEnsemble.score(...)[1]`) is an uncertainty estimate for pair acquisition.
 
 Layout on disk: `output_dir/ensemble.json` (kind, config, metrics, member folders) and `output_dir/member_<k>/`
-(each a model + tokenizer loadable by `AutoModelForSequenceClassification`).
+(each a model + tokenizer loadable by `AutoModelForSequenceClassification`); `models_rl.reward_ensemble` loads
+and scores it.
 
     python -m models_rl.reward_model --pairs pairs.jsonl --base-model-path BASE --output-dir OUT --gold vader
 """
@@ -35,22 +36,27 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+import tyro
 from tqdm.auto import tqdm
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-from transformers.utils import logging as hf_logging
 
-from models_rl import config_from_args, config_parser
 from models_rl.device import cpu_threads, pick_device, set_seed
+from models_rl.reward_ensemble import (
+    ENSEMBLE_FILE,
+    FEATURES,
+    POOLINGS,
+    Features,
+    Pooling,
+    RewardEnsemble,
+    forward_scores,
+    load_scorer,
+)
 
-ENSEMBLE_FILE = "ensemble.json"
 RATING_TARGETS = {"positive": 1.0, "neutral": 0.5, "negative": 0.0}
-POOLINGS = ("mean", "sum", "last")
-FEATURES = ("hidden", "embeddings")
 ProgressCallback = Callable[[dict], None]
 
 
@@ -83,11 +89,11 @@ class RewardModelConfig:
     batch_size: int = field(default=32, metadata={"help": "pairs (or rating examples) per optimiser step"})
     learning_rate: float = field(default=3e-4, metadata={"help": "AdamW learning rate, constant after a short warm-up"})
     max_length: int = field(default=128, metadata={"help": "tokens of prompt + text kept; longer inputs lose their start, never the end"})
-    pooling: str = field(default="last", metadata={"help": "score = head output averaged or summed over the completion's tokens, "
-                                                   "or at the last token", "choices": POOLINGS})
-    features: str = field(default="hidden", metadata={"help": "what the head reads at each token: the backbone's last hidden state, or "
-                                                      "the input token embeddings (no context: a bag of tokens; mean or sum pooling)",
-                                                      "choices": FEATURES})
+    pooling: Pooling = field(default="last", metadata={"help": "score = head output averaged or summed over the completion's "
+                                                       "tokens, or at the last token"})
+    features: Features = field(default="hidden", metadata={"help": "what the head reads at each token: the backbone's last hidden "
+                                                           "state, or the input token embeddings (no context: a bag of "
+                                                           "tokens; mean or sum pooling)"})
     train_backbone: bool = field(default=True, metadata={"help": "fine-tune the backbone (with embeddings features: the embedding "
                                                          "table) along with the head; --no-train-backbone trains the head alone"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
@@ -120,120 +126,6 @@ def rating_loss(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Scoring
-
-
-def _load_scorer(path: str | Path, device: str):
-    """A sequence-classification model with one output, and its tokenizer."""
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # a fresh head on a causal LM is expected, not worth a warning
-    try:
-        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=1)
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    model.config.pad_token_id = tokenizer.pad_token_id
-    return model.to(device), tokenizer
-
-
-def _encode(tokenizer, prompts: Sequence[str], texts: Sequence[str], max_length: int,
-            device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(input ids, attention mask, completion mask), padded on the right. Prompt and completion are tokenised
-    apart, as the policy wrote them; a row longer than max_length loses its start, never the end. An empty
-    completion is marked at the prompt's last token, so that every row has something to pool."""
-    prompt_ids = tokenizer(list(prompts), add_special_tokens=False).input_ids
-    text_ids = tokenizer(list(texts), add_special_tokens=False).input_ids
-    rows = []
-    for prompt, text in zip(prompt_ids, text_ids):
-        ids = (prompt + text)[-max_length:] or [tokenizer.eos_token_id]
-        rows.append((ids, max(1, min(len(text), len(ids)))))
-    width = max(len(ids) for ids, _ in rows)
-    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-    attention = torch.zeros((len(rows), width), dtype=torch.long)
-    completion = torch.zeros((len(rows), width))
-    for row, (ids, n_text) in enumerate(rows):
-        input_ids[row, : len(ids)] = torch.tensor(ids)
-        attention[row, : len(ids)] = 1
-        completion[row, len(ids) - n_text : len(ids)] = 1
-    return input_ids.to(device), attention.to(device), completion.to(device)
-
-
-def _forward_scores(model, tokenizer, prompts: Sequence[str], texts: Sequence[str], max_length: int, device: str,
-                    pooling: str, features: str = "hidden") -> torch.Tensor:
-    """One score per (prompt, text): the head's per-token outputs, on the last hidden state or on the input
-    embeddings as `features` says, pooled as `pooling` says."""
-    input_ids, attention, completion = _encode(tokenizer, prompts, texts, max_length, device)
-    if features == "embeddings":
-        states = model.get_input_embeddings()(input_ids)
-    else:
-        states = model.base_model(input_ids=input_ids, attention_mask=attention, use_cache=False).last_hidden_state
-    per_token = model.score(states).squeeze(-1)
-    if pooling == "last":
-        return per_token[torch.arange(len(per_token), device=device), attention.sum(dim=1) - 1]
-    summed = (per_token * completion).sum(dim=1)
-    return summed if pooling == "sum" else summed / completion.sum(dim=1)
-
-
-@torch.no_grad()
-def _score_all(model, tokenizer, prompts: Sequence[str], texts: Sequence[str], max_length: int, device: str,
-               pooling: str, features: str = "hidden", batch_size: int = 64) -> np.ndarray:
-    model.eval()
-    out = [
-        _forward_scores(model, tokenizer, prompts[i : i + batch_size], texts[i : i + batch_size], max_length, device,
-                        pooling, features)
-        .float().cpu().numpy()
-        for i in range(0, len(prompts), batch_size)
-    ]
-    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
-
-
-class RewardEnsemble:
-    """The K members of a trained reward model; scores are raw logits (comparable within one ensemble)."""
-
-    def __init__(self, members: list, tokenizer, *, kind: str, max_length: int, pooling: str, device: str,
-                 metrics: dict, features: str = "hidden"):
-        self.members = members
-        self.tokenizer = tokenizer
-        self.kind = kind
-        self.max_length = max_length
-        self.pooling = pooling
-        self.features = features
-        self.device = device
-        self.metrics = metrics
-
-    @classmethod
-    def load(cls, path: str | Path, *, device: str | None = None) -> RewardEnsemble:
-        path = Path(path)
-        manifest_path = path / ENSEMBLE_FILE
-        if not manifest_path.exists():
-            raise FileNotFoundError(f"{path} is not a trained reward model: {ENSEMBLE_FILE} is missing")
-        manifest = json.loads(manifest_path.read_text())
-        device = device or pick_device()
-        members, tokenizer = [], None
-        for folder in manifest["members"]:
-            model, tokenizer = _load_scorer(path / folder, device)
-            members.append(model.eval())
-        return cls(members, tokenizer, kind=manifest["kind"], max_length=manifest["config"]["max_length"],
-                   pooling=manifest["config"].get("pooling", "last"),  # ensembles saved before pooling existed
-                   features=manifest["config"].get("features", "hidden"),  # ... and before features existed
-                   device=device, metrics=manifest.get("metrics", {}))
-
-    def member_scores(self, prompts: Sequence[str], texts: Sequence[str]) -> np.ndarray:
-        """Scores of shape [members, n]."""
-        if len(prompts) != len(texts):
-            raise ValueError(f"{len(prompts)} prompts but {len(texts)} texts")
-        return np.stack([_score_all(m, self.tokenizer, prompts, texts, self.max_length, self.device, self.pooling, self.features)
-                         for m in self.members])
-
-    def score(self, prompts: Sequence[str], texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(mean, std) over members for each text; std is 0 for a single member."""
-        scores = self.member_scores(prompts, texts)
-        return scores.mean(axis=0), scores.std(axis=0)
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Training
 
 
@@ -256,7 +148,7 @@ def train_reward_model(
 
     def batch_loss(model, tokenizer, batch: list[PreferencePair], device: str) -> torch.Tensor:
         prompts = [p.prompt for p in batch]
-        scores = _forward_scores(model, tokenizer, prompts + prompts, [p.chosen for p in batch] + [p.rejected for p in batch],
+        scores = forward_scores(model, tokenizer, prompts + prompts, [p.chosen for p in batch] + [p.rejected for p in batch],
                                  config.max_length, device, config.pooling, config.features)
         r_chosen, r_rejected = scores.chunk(2)
         target = torch.tensor([0.5 if p.tie else 1.0 for p in batch], device=device)
@@ -286,7 +178,7 @@ def train_rating_model(
     train, held = _split(examples, heldout, config)
 
     def batch_loss(model, tokenizer, batch: list[RatingExample], device: str) -> torch.Tensor:
-        scores = _forward_scores(model, tokenizer, [e.prompt for e in batch], [e.text for e in batch], config.max_length, device,
+        scores = forward_scores(model, tokenizer, [e.prompt for e in batch], [e.text for e in batch], config.max_length, device,
                                  config.pooling, config.features)
         return rating_loss(scores, torch.tensor([RATING_TARGETS[e.value] for e in batch], device=device))
 
@@ -333,7 +225,7 @@ def _train_ensemble(items: list, held: list, batch_loss, config: RewardModelConf
         rng = random.Random(member_seed)
         # Member 0 sees the data as given; the others a bootstrap resample, so the ensemble spread means something.
         data = list(items) if member == 0 else [rng.choice(items) for _ in items]
-        model, tokenizer = _load_scorer(config.base_model_path, device)
+        model, tokenizer = load_scorer(config.base_model_path, device)
         trained = _trainable_parameters(model, config)
         optimizer = torch.optim.AdamW(trained, lr=config.learning_rate, weight_decay=config.weight_decay)
         warmup = max(1, steps_per_epoch // 4)
@@ -518,29 +410,41 @@ def read_ratings_jsonl(path: str | Path) -> list[RatingExample]:
     return examples
 
 
+_DATA = tyro.conf.create_mutex_group(required=True, title="training data (one of)")
+
+
+@dataclass
+class _Command:
+    """Train a reward model (an ensemble) on judged pairs or ratings; prints its metrics."""
+
+    config: Annotated[RewardModelConfig, tyro.conf.arg(name="")]  # its fields as top-level flags
+    pairs: Annotated[str | None, _DATA] = field(default=None, metadata={
+        "help": "JSONL of prompt/chosen/rejected (+ optional tie, strength): a pairwise model"})
+    ratings: Annotated[str | None, _DATA] = field(default=None, metadata={
+        "help": "JSONL of prompt/text/value: an absolute-rating model"})
+    heldout: str | None = field(default=None, metadata={
+        "help": "held-out JSONL in the same form; without it a heldout_fraction share is held out"})
+    gold: str | None = field(default=None, metadata={
+        "help": 'gold labeler for eval/gold_agreement: "vader" or a reward-model path'})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = config_parser(RewardModelConfig, description=__doc__.split("\n\n")[0])
-    data = parser.add_mutually_exclusive_group(required=True)
-    data.add_argument("--pairs", help="JSONL of prompt/chosen/rejected (+ optional tie, strength): a pairwise model")
-    data.add_argument("--ratings", help="JSONL of prompt/text/value: an absolute-rating model")
-    parser.add_argument("--heldout", help="held-out JSONL in the same form; without it a heldout_fraction share is held out")
-    parser.add_argument("--gold", help='gold labeler for eval/gold_agreement: "vader" or a reward-model path')
-    args = parser.parse_args(argv)
-    config = config_from_args(RewardModelConfig, args)
+    command = tyro.cli(_Command, args=argv, prog="python -m models_rl.reward_model")
+    config = command.config
     gold = None
-    if args.gold:
+    if command.gold:
         from models_rl.gold import make_gold
 
-        gold = make_gold(args.gold)
+        gold = make_gold(command.gold)
     try:
-        if args.pairs:
-            heldout = read_pairs_jsonl(args.heldout) if args.heldout else None
-            result = train_reward_model(read_pairs_jsonl(args.pairs), config, heldout=heldout, gold=gold)
+        if command.pairs:
+            heldout = read_pairs_jsonl(command.heldout) if command.heldout else None
+            result = train_reward_model(read_pairs_jsonl(command.pairs), config, heldout=heldout, gold=gold)
         else:
-            heldout = read_ratings_jsonl(args.heldout) if args.heldout else None
-            result = train_rating_model(read_ratings_jsonl(args.ratings), config, heldout=heldout, gold=gold)
+            heldout = read_ratings_jsonl(command.heldout) if command.heldout else None
+            result = train_rating_model(read_ratings_jsonl(command.ratings), config, heldout=heldout, gold=gold)
     except (ValueError, FileNotFoundError) as error:
-        parser.error(str(error))
+        sys.exit(f"error: {error}")
     print(json.dumps({"path": str(result.path), **result.metrics}, indent=2))
     return 0
 

@@ -10,12 +10,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import torch
+import tyro
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from models_rl import add_config_arguments, config_from_args
 from models_rl.device import pick_device, set_seed
 
 
@@ -117,22 +118,25 @@ def sample(
     return samples
 
 
-def main(argv: list[str] | None = None) -> None:
-    import argparse
+@dataclass
+class _Command:
+    """Sample continuations from a local causal LM; prints JSONL."""
 
+    model_path: str = field(metadata={"help": "directory loadable by AutoModelForCausalLM"})
+    config: Annotated[SamplingConfig, tyro.conf.arg(name="")]  # its fields as top-level flags
+    prompt: Annotated[tuple[str, ...], tyro.conf.UseAppendAction] = field(
+        default=(), metadata={"help": "a prompt; default: Shakespeare prompts"})
+    n_prompts: int = field(default=4, metadata={"help": "how many Shakespeare prompts when no --prompt"})
+    samples_per_prompt: int = field(default=1, metadata={"help": "continuations of each prompt"})
+
+
+def main(argv: list[str] | None = None) -> None:
     from models_rl.data import shakespeare_prompts
 
-    parser = argparse.ArgumentParser(description="Sample continuations from a local causal LM; prints JSONL.",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--model-path", required=True, help="directory loadable by AutoModelForCausalLM")
-    parser.add_argument("--prompt", action="append", help="a prompt (repeatable); default: Shakespeare prompts")
-    parser.add_argument("--n-prompts", type=int, default=4, help="how many Shakespeare prompts when no --prompt")
-    parser.add_argument("--samples-per-prompt", type=int, default=1, help="continuations of each prompt")
-    add_config_arguments(parser, SamplingConfig)
-    args = parser.parse_args(argv)
-    config = config_from_args(SamplingConfig, args)
-    prompts = args.prompt or shakespeare_prompts(args.n_prompts, seed=config.seed)
-    for result in sample(args.model_path, prompts, config, samples_per_prompt=args.samples_per_prompt):
+    command = tyro.cli(_Command, args=argv, prog="python -m models_rl.sampling")
+    config = command.config
+    prompts = list(command.prompt) or shakespeare_prompts(command.n_prompts, seed=config.seed)
+    for result in sample(command.model_path, prompts, config, samples_per_prompt=command.samples_per_prompt):
         json.dump(dataclasses.asdict(result), sys.stdout)
         sys.stdout.write("\n")
 

@@ -90,6 +90,8 @@ def common_arguments(output_dir: str | Path, *, seed: int, learning_rate: float,
         "seed": seed,
         "learning_rate": learning_rate,
         "per_device_train_batch_size": batch_size,
+        # TRL's configs default to bf16=True, and on a machine without a GPU every trainer then stops with
+        # "Your setup doesn't support bf16/gpu": say CPU outright there, and use bf16 only where the GPU has it.
         "use_cpu": on_cpu,
         "bf16": not on_cpu and torch.cuda.is_bf16_supported(),
         # Tiny models: checkpointing only slows them down. transformers 5 renamed the flag; setting the new name
@@ -152,7 +154,7 @@ def load_policy_tokenizer(path: str | Path):
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    tokenizer.padding_side = "left"
+    tokenizer.padding_side = "left"  # RLOO generates: new tokens go on the right, so padding goes left
     return tokenizer
 
 
@@ -186,6 +188,8 @@ def rloo_train(
     # RLOOTrainer builds its reference model from the policy's config name; point that at the reference.
     model.config._name_or_path = str(reference_path)
 
+    # TRL calls a reward function with the batch's columns as keywords, and passes `log_metric` to log more
+    # metrics with the step's: the raw (unnormalised) reward goes out that way, as "reward_raw".
     def reward_model(prompts, completions, log_metric=None, **kwargs) -> list[float]:
         rewards, raw_mean = reward_fn(prompts, completions)
         if log_metric is not None:
@@ -201,7 +205,7 @@ def rloo_train(
         num_iterations=num_iterations,
         max_completion_length=max_new_tokens,
         temperature=temperature,
-        top_k=0,
+        top_k=0,  # sample from the whole distribution: the KL estimate is of the policy itself
         disable_dropout=True,  # the KL to the reference must not include dropout noise
     )
     measured = MeasuredPolicy(tokenizer)
@@ -233,7 +237,7 @@ def dpo_train(
 ) -> dict:
     """TRL's DPOTrainer on prompt/chosen/rejected rows; saves to output_dir/final; returns the last metrics."""
     tokenizer = load_policy_tokenizer(policy_path)
-    tokenizer.padding_side = "right"
+    tokenizer.padding_side = "right"  # no generation here: pad as TRL's collators do (and save it so)
     model = AutoModelForCausalLM.from_pretrained(policy_path)
     reference = AutoModelForCausalLM.from_pretrained(reference_path)
     args = DPOConfig(
@@ -269,7 +273,7 @@ def sft_train(
 ) -> dict:
     """TRL's SFTTrainer on prompt/completion rows, loss on the completion only; saves to output_dir/final."""
     tokenizer = load_policy_tokenizer(policy_path)
-    tokenizer.padding_side = "right"
+    tokenizer.padding_side = "right"  # no generation here: pad as TRL's collators do (and save it so)
     model = AutoModelForCausalLM.from_pretrained(policy_path)
     args = SFTConfig(
         **common_arguments(output_dir, seed=seed, learning_rate=learning_rate, batch_size=batch_size,

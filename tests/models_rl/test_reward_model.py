@@ -12,10 +12,10 @@ import torch
 from transformers import AutoModelForCausalLM
 
 from models_rl.gold import VaderGold
+from models_rl.reward_ensemble import RewardEnsemble, load_scorer
 from models_rl.reward_model import (
     PreferencePair,
     RatingExample,
-    RewardEnsemble,
     RewardModelConfig,
     main,
     pairwise_loss,
@@ -181,10 +181,8 @@ def test_command_line_trains_from_trl_style_jsonl(tiny_policy_dir, lines, tmp_pa
 
 def _fresh_head(tiny_policy_dir, seed: int) -> torch.Tensor:
     """The head a member starts from: training seeds with its member seed before loading the scorer."""
-    from models_rl.reward_model import _load_scorer
-
     torch.manual_seed(seed)
-    return _load_scorer(tiny_policy_dir, "cpu")[0].score.weight.detach().clone()
+    return load_scorer(tiny_policy_dir, "cpu")[0].score.weight.detach().clone()
 
 
 @pytest.mark.slow

@@ -1,6 +1,6 @@
-"""Policy optimisation on tiny real policies: RLOO against a reward model taught by the VADER gold labeler (VADER's
-score of fresh samples rises, KL stays under its limit, KL-level checkpoints exist), the KL stop and window,
-DPO, best-of-n and the command line."""
+"""RLOO on tiny real policies: against a reward model taught by the VADER gold labeler (VADER's score of fresh
+samples rises, KL stays under its limit, KL-level checkpoints exist), the KL stop and window, and the command
+line."""
 
 import itertools
 import json
@@ -10,71 +10,17 @@ import sys
 
 import numpy as np
 import pytest
-import torch
-from transformers import AutoModelForCausalLM
 
 from models_rl.data import shakespeare_prompts
 from models_rl.gold import VaderGold
-from models_rl.policy_optimization import (
-    BestOfNConfig,
-    DPOConfig,
-    RLConfig,
-    completion_logprobs,
-    evaluate_policy,
-    main,
-    optimize_best_of_n,
-    optimize_dpo,
-    optimize_rl,
-)
+from models_rl.policy_evaluation import evaluate_policy
 from models_rl.reward_model import PreferencePair, RewardModelConfig, train_reward_model
+from models_rl.rloo import RLConfig, main, optimize_rl
 from models_rl.sampling import SamplingConfig, sample
+from tests.models_rl.conftest import weights_differ
 from tests.stats import welch_t
 
-POSITIVE = [" love", " good", " sweet", " happy"]
-NEGATIVE = [" hate", " death", " vile", " evil"]
-NEUTRAL = [" table", " stone", " door", ""]
 COMPLETION_TOKENS = 16
-
-
-def weights_differ(path_a, path_b) -> bool:
-    a = AutoModelForCausalLM.from_pretrained(path_a).state_dict()
-    b = AutoModelForCausalLM.from_pretrained(path_b).state_dict()
-    return any(not torch.equal(a[name], b[name]) for name in a)
-
-
-def gold_pairs(lines: list[str], seed: int) -> list[PreferencePair]:
-    """Two versions of a line's continuation, each with a positive, neutral or negative word put in somewhere,
-    ordered by the VADER gold labeler (two neutral versions are a tie)."""
-    rng, gold = random.Random(seed), VaderGold()
-    pairs = []
-    for line in lines:
-        words = line.split()
-        prompt, rest = " ".join(words[:3]), words[3:9]
-
-        def with_word(word: str) -> str:
-            cut = rng.randrange(len(rest) + 1)
-            return " " + " ".join(rest[:cut] + ([word.strip()] if word else []) + rest[cut:])
-
-        kinds = rng.sample([POSITIVE, NEUTRAL, NEGATIVE], 2)
-        first, second = with_word(rng.choice(kinds[0])), with_word(rng.choice(kinds[1]))
-        choice, strength = gold.prefer(prompt, first, second)
-        chosen, rejected = (second, first) if choice == "b" else (first, second)
-        pairs.append(PreferencePair(prompt, chosen, rejected, tie=choice == "tie", strength=strength))
-    return pairs
-
-
-@pytest.fixture(scope="module")
-def reward_model_dir(tiny_policy_dir, shakespeare_sample, tmp_path_factory):
-    """A reward model taught by VADER-labelled pairs (held-out accuracy checked here, so a weak one fails loudly)."""
-    lines = [line for line in shakespeare_sample if len(line.split()) >= 8]
-    out = tmp_path_factory.mktemp("rl_reward_model")
-    result = train_reward_model(
-        gold_pairs(lines[:384], seed=0),
-        RewardModelConfig(base_model_path=str(tiny_policy_dir), output_dir=str(out), epochs=3, learning_rate=1e-3, max_length=64),
-        heldout=gold_pairs(lines[600:700], seed=1), gold=VaderGold(), progress=lambda report: None,
-    )
-    assert result.metrics["eval/gold_agreement"] > 0.7, result.metrics
-    return out
 
 
 def own_sample_pairs(policy, prompts: list[str], gold: VaderGold) -> list[PreferencePair]:
@@ -209,65 +155,18 @@ def test_kl_window_stops_on_the_mean_of_the_last_batches(tiny_policy_dir, reward
     assert result.checkpoints[-1].kl == pytest.approx(measured[-2]["policy/kl"])  # the last one under the limit
 
 
-@pytest.mark.slow
-def test_dpo_raises_the_chosen_over_rejected_margin(tiny_policy_dir, shakespeare_sample, tmp_path):
-    gold, rng = VaderGold(), random.Random(0)
-    pairs = []
-    for line in shakespeare_sample[:96]:
-        words = line.split()
-        prompt, text = " ".join(words[:4]), " " + " ".join(words[4:8])
-        first, second = text + rng.choice(POSITIVE), text + rng.choice(NEGATIVE)
-        choice, strength = gold.prefer(prompt, first, second)
-        chosen, rejected = (second, first) if choice == "b" else (first, second)
-        pairs.append(PreferencePair(prompt, chosen, rejected, strength=strength))
-    pairs.append(PreferencePair("A tie", " is skipped", " by DPO", tie=True))
-
-    def margin(policy) -> float:
-        prompts = [p.prompt for p in pairs[:-1]]
-        chosen = completion_logprobs(policy, prompts, [p.chosen for p in pairs[:-1]])
-        rejected = completion_logprobs(policy, prompts, [p.rejected for p in pairs[:-1]])
-        return float(np.mean(chosen - rejected))
-
-    config = DPOConfig(policy_path=str(tiny_policy_dir), output_dir=str(tmp_path), beta=0.1, epochs=2, batch_size=16,
-                       learning_rate=1e-3, max_length=64, eval_samples=16, max_new_tokens=8)
-    result = optimize_dpo(pairs, config)
-    assert margin(result.final_path) > margin(tiny_policy_dir) + 1.0
-    assert weights_differ(tiny_policy_dir, result.final_path)
-    assert result.metrics["train/ties_skipped"] == 1 and result.metrics["train/pairs"] == 96
-    assert result.metrics["dpo/margin"] > 0
-    assert result.metrics["policy/kl"] > 0
-    assert [c.label for c in result.checkpoints] == ["final"]
-
-
-@pytest.mark.slow
-def test_best_of_n_fine_tunes_on_the_reward_models_favourites(tiny_policy_dir, reward_model_dir, tmp_path):
-    config = BestOfNConfig(policy_path=str(tiny_policy_dir), reward_model_path=str(reward_model_dir),
-                           output_dir=str(tmp_path), n=4, max_new_tokens=12, epochs=1, batch_size=8,
-                           learning_rate=1e-3, eval_samples=16)
-    result = optimize_best_of_n(shakespeare_prompts(32, seed=3), config)
-    assert weights_differ(tiny_policy_dir, result.final_path)
-    metrics = result.metrics
-    assert metrics["bon/reward_best"] > metrics["bon/reward_all"]
-    assert metrics["train/examples"] == 32
-    for key in ("policy/reward", "policy/kl", "policy/entropy", "train/loss"):
-        assert key in metrics
-
-
 def test_bad_input_is_refused_with_a_clear_message(tmp_path):
     config = RLConfig(policy_path="p", reward_model_path="rm", output_dir=str(tmp_path), batch_size=6, num_generations=4)
     with pytest.raises(ValueError, match="multiple of num_generations"):
         optimize_rl(["a prompt"], config)
     with pytest.raises(ValueError, match="no prompts"):
         optimize_rl([], config)
-    with pytest.raises(ValueError, match="no non-tie pairs"):
-        optimize_dpo([PreferencePair("p", "a", "b", tie=True)], DPOConfig(policy_path="p", output_dir=str(tmp_path)))
 
 
-def test_command_line_help_lists_every_optimiser_and_its_config(capsys):
+def test_command_line_help_lists_the_config(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
-    listing = capsys.readouterr().out
-    assert all(command in listing for command in ("rl", "dpo", "best-of-n"))
-    rl_help = subprocess.run([sys.executable, "-m", "models_rl.policy_optimization", "rl", "--help"],
+    assert "--prompts" in capsys.readouterr().out
+    rl_help = subprocess.run([sys.executable, "-m", "models_rl.rloo", "--help"],
                              capture_output=True, text=True, check=True).stdout
     assert "--kl-levels" in rl_help and "--reward-norm-samples" in rl_help
