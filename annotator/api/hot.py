@@ -13,18 +13,17 @@ the error answers (annotator.api.errors). It answers requests itself:
 - the body: JSON or a form, checked by the endpoint's input serializer's own rules (`validated`).
 """
 
-import json
-
 from django.http import HttpRequest, JsonResponse
-from django.http.multipartparser import MultiPartParserError
 from rest_framework import exceptions
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.serializers import Serializer
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from annotator.api.authentication import LabelerTokenAuthentication
 from annotator.api.errors import exception_handler
+from annotator.api.parsers import TOO_DEEP, form_fields, form_readable, json_body
 from annotator.services.access import ApiToken, api_token_key_possible, user_for_api_token
 from annotator.core.errors import ServiceError
 
@@ -39,24 +38,24 @@ def answer(data: dict | None, *, status: int = 200) -> JsonResponse:
 def validated(rules: Serializer, data) -> dict:
     """`data` checked and converted by a serializer's fields, defaults filled in (ValidationError otherwise).
     `rules` is one instance per endpoint, shared by its requests: `run_validation` keeps no state on it."""
-    return rules.run_validation(data)
+    if data is None:  # a JSON null: refused in the words and shape of DRF's `Serializer.errors`
+        no_data = exceptions.ErrorDetail("No data provided", code="null")
+        raise exceptions.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: [no_data]})
+    try:
+        return rules.run_validation(data)
+    except RecursionError:  # a value nested just shallowly enough to parse, then echoed in a message (choice)
+        raise exceptions.ParseError(TOO_DEEP) from None
 
 
 def request_data(request: HttpRequest):
-    """The request's body: parsed JSON (empty: {}), or a form's fields."""
+    """The request's body: parsed JSON (empty: {}), or a form's fields (annotator.api.parsers reads both)."""
     if request.content_type in FORM_TYPES:
-        try:
-            return request.POST.dict()
-        except MultiPartParserError as error:  # e.g. multipart/form-data without a boundary
-            raise exceptions.ParseError(f"Form body could not be read: {error}") from None
+        return form_fields(request).dict()
     if not request.body:
         return {}
     if request.content_type != "application/json":
         raise exceptions.UnsupportedMediaType(request.content_type)
-    try:
-        return json.loads(request.body)
-    except ValueError as error:
-        raise exceptions.ParseError(f"JSON parse error - {error}") from None
+    return json_body(request.body)
 
 
 def _token_is_good(token: ApiToken) -> bool:
@@ -79,7 +78,8 @@ def _labeler(request: HttpRequest):
     if not request.user.is_authenticated:
         raise exceptions.NotAuthenticated()
     if request.method not in SAFE_METHODS:
-        SessionAuthentication().enforce_csrf(request)
+        with form_readable():  # the CSRF check reads a form body for its csrfmiddlewaretoken field
+            SessionAuthentication().enforce_csrf(request)
     return request.user
 
 

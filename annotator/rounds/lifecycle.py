@@ -1,7 +1,9 @@
-"""Running one round step inside a task: claim it, keep its heartbeat, do the work, finish or fail it.
+"""A step's life inside its task: claim it, keep its heartbeat, check the GPU budget, do the work, then finish
+it (store, charge GPU time, move the round on) or fail it.
 
-The work function gets a `StepContext` and the round, does the slow part with no transaction open, and
-returns the `store` callable that `round_step_finish` runs in the finishing transaction.
+The work function of each step (annotator.rounds.step_*) gets a `StepContext` and the round, does the slow part
+with no transaction open, and returns the `store` callable that `round_step_finish` runs in the finishing
+transaction. The Celery tasks in worker/ call `step_task_run` with their step's name.
 """
 
 import logging
@@ -10,62 +12,33 @@ import time
 from collections.abc import Callable
 
 from django.db import connection
-from django.utils import timezone
 
-from annotator.models import Round
 from annotator.core.errors import ServiceError
-from annotator.services.rounds import (
-    HEARTBEAT_SECONDS,
+from annotator.models import Round, RoundState
+from annotator.rounds import step_policy, step_reward_model, step_sampling, step_selecting
+from annotator.rounds.settings import HEARTBEAT_SECONDS
+from annotator.rounds.state_machine import (
     StepRun,
     round_step_claim,
     round_step_fail,
     round_step_finish,
     round_step_heartbeat,
-    round_step_needs_gpu,
-    round_step_progress,
     round_step_release,
 )
+from annotator.rounds.states import round_step_needs_gpu
+from annotator.rounds.step_context import StepContext, StepLost
+from annotator.services.budget import gpu_step_check
 
 logger = logging.getLogger(__name__)
 
-PROGRESS_MIN_INTERVAL_SECONDS = 1.0
+StepWork = Callable[[StepContext, Round], Callable[[Round], dict]]
 
-
-class StepLost(Exception):
-    """Another task took the step over (this one looked dead); stop without writing anything."""
-
-
-class StepContext:
-    """What a step's work may use: the ids, and progress callbacks that also beat the heartbeat."""
-
-    def __init__(self, *, round_id: int, step: str, task_id: str):
-        self.round_id, self.step, self.task_id = round_id, step, task_id
-
-    def progress(self, phase: str) -> Callable[[dict], None]:
-        """A models_rl progress callback for one phase of the step ("reward model", "sampling", ...).
-
-        Writes {"phase", "done", "total", "phase_started_at", "updated_at", "metrics"} into the round's
-        metrics["progress"] at most once a second (and at the last step); raises StepLost once the step
-        belongs to another task.
-        """
-        phase_started = timezone.now().isoformat()
-        last_write = 0.0
-
-        def report(update: dict) -> None:
-            nonlocal last_write
-            done, total = int(update.get("step", 0)), int(update.get("total", 0))
-            if time.monotonic() - last_write < PROGRESS_MIN_INTERVAL_SECONDS and done < total:
-                return
-            last_write = time.monotonic()
-            numbers = {k: v for k, v in update.items() if k not in ("step", "total") and isinstance(v, (int, float))}
-            payload = {
-                "phase": phase, "done": done, "total": total, "phase_started_at": phase_started,
-                "updated_at": timezone.now().isoformat(), "metrics": numbers,
-            }
-            if not round_step_progress(round_id=self.round_id, step=self.step, task_id=self.task_id, progress=payload):
-                raise StepLost(f"round {self.round_id} step {self.step}")
-
-        return report
+STEP_WORK: dict[str, StepWork] = {
+    RoundState.TRAINING_REWARD: step_reward_model.train_reward_model,
+    RoundState.OPTIMIZING: step_policy.optimize_policy,
+    RoundState.SAMPLING: step_sampling.sample_completions,
+    RoundState.SELECTING: step_selecting.select_pairs,  # round 0 too: at random, with no reward model
+}
 
 
 class _Heartbeat:
@@ -90,10 +63,12 @@ class _Heartbeat:
         self._thread.join()
 
 
-def run_step(
-    *, round_id: int, step: str, task_id: str, work: Callable[[StepContext, Round], Callable[[Round], dict]],
-    in_worker: bool,
-) -> str:
+def step_task_run(*, round_id: int, step: str, task_id: str, in_worker: bool) -> str:
+    """What a step's Celery task does: run the step's work for the round (see `run_step`)."""
+    return run_step(round_id=round_id, step=step, task_id=task_id, work=STEP_WORK[step], in_worker=in_worker)
+
+
+def run_step(*, round_id: int, step: str, task_id: str, work: StepWork, in_worker: bool) -> str:
     """Run `work` for the round's step if this task can claim it; "done", "skipped", "lost" or "failed".
 
     `in_worker`: a real worker process beats the heartbeat from a thread. An in-process (eager) run does not:
@@ -102,8 +77,6 @@ def run_step(
     until someone resumes the round). Ctrl-C in an in-process run gives the step back for a rerun.
     """
     from models_rl.device import device_name  # the ML stack loads only where steps run
-
-    from annotator.services.budget import gpu_step_check
 
     if not round_step_claim(round_id=round_id, step=step, task_id=task_id):
         logger.info("Round %s step %s: not claimable by task %s (finished, or held by a live task).", round_id, step, task_id)

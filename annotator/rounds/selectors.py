@@ -1,4 +1,6 @@
-"""Reads about rounds: the latest round, its labeling progress, its checkpoints, samples and spend."""
+"""Reads about rounds: the latest round, its labeling progress, its checkpoints, samples and spend.
+
+Queries only: models and the step order (states), nothing that writes."""
 
 from collections import defaultdict
 from decimal import Decimal
@@ -21,6 +23,7 @@ from annotator.models import (
     Round,
     RoundState,
 )
+from annotator.rounds.states import STEPS
 
 BASE_LABEL = "base"
 FINAL_LABEL = "final"
@@ -187,8 +190,6 @@ def round_summary(*, round_: Round) -> dict:
 
 def round_step_states(*, round_: Round) -> list[dict]:
     """Each step of the round with its status: done, skipped, failed, running, queued, labeling or pending."""
-    from annotator.services.rounds import STEPS  # the step order belongs to the state machine
-
     recorded = round_.metrics.get("steps", {})
     failed_step = round_.metrics.get("failed_step") if round_.state == RoundState.FAILED else None
     progress = round_.metrics.get("progress") or {}

@@ -1,13 +1,12 @@
-"""Iterated RLHF rounds: the state machine a round moves through, and who may run its current step.
+"""The round state machine, and who may run a round's current step.
 
-A round goes training_reward -> optimizing -> sampling -> selecting -> labeling -> done. Round 0 has no
-judgements to learn from, so it starts at sampling (from the base policy) and pairs completions at random.
-
-Every step but labeling is run by one Celery task (see worker/):
+A round goes training_reward -> optimizing -> sampling -> selecting -> labeling -> done (annotator.rounds.states).
+Every step but labeling is run by one Celery task, sent by name (annotator.rounds.step_tasks):
 - `round_dispatch` hands the current step to a new task id (`step_owner`) and enqueues it after commit;
 - the task claims the step with a compare-and-set on the round row (`round_step_claim`): state is the step
   and the step is unowned, awaits exactly this task, or its owner's heartbeat is stale (a dead worker);
-- the slow work runs outside any transaction, beating the heartbeat (`round_step_progress`);
+- the slow work runs outside any transaction, beating the heartbeat (`round_step_progress`,
+  `round_step_heartbeat`; annotator.rounds.lifecycle drives this);
 - `round_step_finish` stores the results and moves the round on in ONE transaction that re-checks the owner,
   so a step is finished at most once and a finished step is never run again. Results are keyed by round and
   step (artifact folders, paths unique per campaign), so a redone step overwrites rather than duplicates.
@@ -19,108 +18,23 @@ Lock order, everywhere: the campaign row, then the round row.
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from annotator.models import Campaign, Comparison, Prompt, PromptSplit, Round, RoundState
-from annotator.selectors.rounds import round_labeling_counts, round_latest
 from annotator.core.errors import InvalidInput
+from annotator.models import Campaign, Comparison, Prompt, PromptSplit, Round, RoundState
+from annotator.rounds.selectors import round_labeling_counts, round_latest
+from annotator.rounds.settings import RoundSettings, round_settings, step_stale_seconds
+from annotator.rounds.states import NEXT_STATE, STEPS, TASK_STEPS, round_step_needs_gpu, round_steps_of
+from annotator.rounds.step_tasks import step_enqueue
+from annotator.services.budget import gpu_usage_charge
 
 logger = logging.getLogger(__name__)
-
-TASK_STEPS = (RoundState.TRAINING_REWARD, RoundState.OPTIMIZING, RoundState.SAMPLING, RoundState.SELECTING)
-STEPS = (*TASK_STEPS, RoundState.LABELING)
-NEXT_STATE = {
-    RoundState.TRAINING_REWARD: RoundState.OPTIMIZING,
-    RoundState.OPTIMIZING: RoundState.SAMPLING,
-    RoundState.SAMPLING: RoundState.SELECTING,
-    RoundState.SELECTING: RoundState.LABELING,
-    RoundState.LABELING: RoundState.DONE,
-}
-# Steps that train, sample or score models: they run on the gpu queue and are charged as GPU time.
-GPU_STEPS = (RoundState.TRAINING_REWARD, RoundState.OPTIMIZING, RoundState.SAMPLING, RoundState.SELECTING)
-HEARTBEAT_SECONDS = 2.0
-
-
-def step_stale_seconds() -> float:
-    """After this long without a heartbeat a step's task counts as dead and the step may be taken over."""
-    return float(getattr(settings, "ROUNDS_STEP_STALE_SECONDS", 60))
-
-
-@dataclass(frozen=True)
-class RoundSettings:
-    """Round sizes, read from `Campaign.settings` (top-level keys); the defaults suit the embedded model.
-
-    Nested dicts `base_model`, `reward_model`, `policy` and `sampling` go to the models_rl configs as they are.
-    """
-
-    train_prompts: int = 64  # prompts made for a campaign that has none (from the Shakespeare texts)
-    heldout_prompts: int = 16
-    prompts_per_round: int = 16
-    completions_per_prompt: int = 2  # from the round's new policy
-    contrast_per_prompt: int = 1  # from the policy before it, for contrast (later rounds)
-    pairs_per_round: int = 24
-    gold_share: float = 0.1  # of pairs_per_round, pairs whose answer the gold labeler knows
-    random_share: float = 0.2  # of the acquired pairs, a uniform random control (purpose eval)
-    max_pairs_per_prompt: int = 2
-    eval_samples_per_prompt: int = 2  # per checkpoint and held-out prompt, to measure gold reward
-    reward_ensemble_size: int = 3
-    # RL (policy_optimizer "rl"): each round starts from the last round's policy, and may move it this many nats
-    # further from the base before it stops (never past the policy's kl_limit), so the KL budget lasts several
-    # rounds instead of the first round spending it all.
-    kl_per_round: float = 4.0
-    seed: int = 0
-
-
-ML_SECTIONS = ("base_model", "reward_model", "policy", "sampling")
-
-
-def round_settings(*, campaign: Campaign) -> RoundSettings:
-    """The campaign's round sizes over the defaults; a wrong key or value is a clear InvalidInput."""
-    raw = campaign.settings or {}
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"Campaign {campaign.name!r}: settings must be a JSON object.")
-    known = {f.name: f for f in fields(RoundSettings)}
-    values = {}
-    for key, value in raw.items():
-        if key in ML_SECTIONS:
-            if not isinstance(value, dict):
-                raise InvalidInput(f"Campaign {campaign.name!r}: settings[{key!r}] must be a JSON object.")
-            continue
-        if key not in known:
-            continue  # other parts of the platform keep their own keys here
-        kind = float if known[key].type in (float, "float") else int
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0 or (kind is int and value != int(value)):
-            raise InvalidInput(f"Campaign {campaign.name!r}: settings[{key!r}] must be a non-negative {kind.__name__}.")
-        values[key] = kind(value)
-    round_sizes = RoundSettings(**values)
-    if round_sizes.prompts_per_round < 1 or round_sizes.completions_per_prompt < 1 or round_sizes.pairs_per_round < 1:
-        raise InvalidInput(f"Campaign {campaign.name!r}: prompts_per_round, completions_per_prompt and pairs_per_round must be at least 1.")
-    if round_sizes.gold_share > 1 or round_sizes.random_share > 1:
-        raise InvalidInput(f"Campaign {campaign.name!r}: gold_share and random_share are fractions between 0 and 1.")
-    return round_sizes
-
-
-def ml_settings(*, campaign: Campaign, section: str) -> dict:
-    """The campaign's overrides for one models_rl config (`reward_model`, `policy` or `sampling`)."""
-    return dict((campaign.settings or {}).get(section) or {})
-
-
-def round_step_dir(*, round_: Round, step: str) -> Path:
-    """ARTIFACT_DIR/<campaign>/round-<n>/<step>/: a redone step writes to the same place."""
-    return Path(settings.ARTIFACT_DIR) / round_.campaign.name / f"round-{round_.number}" / step
-
-
-def round_steps_of(round_: Round) -> tuple[str, ...]:
-    """The steps this round runs (round 0 has no reward model and no optimisation)."""
-    return STEPS if round_.number > 0 else (RoundState.SAMPLING, RoundState.SELECTING, RoundState.LABELING)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -208,16 +122,9 @@ def round_dispatch(*, round_id: int, now: datetime | None = None) -> str | None:
     round_.task_ids = {**round_.task_ids, round_.state: task_id}
     round_.save(update_fields=["step_owner", "step_started_at", "step_heartbeat_at", "task_ids"])
     step = round_.state
-    from worker.tasks import enqueue_step  # worker imports these services; importing it at the top would loop
-
     needs_gpu = round_step_needs_gpu(round_=round_, step=step)
-    transaction.on_commit(lambda: enqueue_step(round_id=round_id, step=step, task_id=task_id, needs_gpu=needs_gpu))
+    transaction.on_commit(lambda: step_enqueue(round_id=round_id, step=step, task_id=task_id, needs_gpu=needs_gpu))
     return task_id
-
-
-def round_step_needs_gpu(*, round_: Round, step: str) -> bool:
-    """Whether the step runs models (gpu queue, charged). Round 0 pairs completions at random: no model."""
-    return step in GPU_STEPS and not (step == RoundState.SELECTING and round_.number == 0)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -289,8 +196,6 @@ def round_step_finish(
     holds the step. Holds the campaign row lock and then the round row lock until commit; when the next step
     needs a task it is dispatched after commit.
     """
-    from annotator.services.budget import gpu_usage_charge  # the budget service imports the ledger machinery
-
     with transaction.atomic():
         campaign_id = Round.objects.values_list("campaign_id", flat=True).get(pk=round_id)
         Campaign.objects.select_for_update().get(pk=campaign_id)
@@ -376,74 +281,3 @@ def round_labeling_close(*, round_: Round, force: bool = False, now: datetime | 
     locked.state, locked.finished_at = RoundState.DONE, now
     locked.save(update_fields=["metrics", "state", "finished_at"])
     return True
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Estimate and budget check (run_round --dry-run)
-
-
-@dataclass(frozen=True)
-class RoundEstimate:
-    round_number: int
-    steps: tuple[str, ...]
-    gpu_seconds: Decimal
-    gpu_cost: Decimal
-    pairs: int
-    judgements: int
-    labeling_cost: Decimal
-    problems: tuple[str, ...]
-
-
-def round_estimate(*, campaign: Campaign, device_type: str, now: datetime | None = None) -> RoundEstimate:
-    """What the campaign's next (or current) round will cost, and what the budgets say about it. Reads only.
-
-    GPU: `gpu_step_check` for each GPU step still to run (estimates from earlier runs). Money: the round's
-    pairs x overlap x the campaign's price per judgement, against what is left of the money budget after the
-    GPU estimate.
-    """
-    from annotator.services.budget import gpu_step_check, gpu_step_estimate
-    from annotator.core.errors import BudgetExhausted
-    from annotator.services.ledger import money_spent_and_reserved
-    from annotator.core.pricing import item_price
-
-    now = now or timezone.now()
-    round_sizes = round_settings(campaign=campaign)
-    latest = round_latest(campaign=campaign)
-    if latest is None or latest.state in (RoundState.DONE, RoundState.LABELING):
-        number = 0 if latest is None else latest.number + 1
-        probe = Round(campaign=campaign, number=number)
-        steps = tuple(step for step in round_steps_of(probe) if step in TASK_STEPS)
-    else:
-        number = latest.number
-        probe = latest
-        current = latest.metrics.get("failed_step") if latest.state == RoundState.FAILED else latest.state
-        order = round_steps_of(latest)
-        steps = tuple(step for step in order[order.index(current):] if step in TASK_STEPS)
-    problems: list[str] = []
-    gpu_seconds, gpu_cost = Decimal(0), Decimal(0)
-    for step in steps:
-        if not round_step_needs_gpu(round_=probe, step=step):
-            continue
-        estimate = gpu_step_estimate(campaign=campaign, step=step, device_type=device_type)
-        gpu_seconds += estimate.seconds
-        gpu_cost += estimate.cost
-        try:
-            gpu_step_check(campaign=campaign, step=step, device_type=device_type)
-        except BudgetExhausted as exc:
-            problems.append(exc.message)
-    pairs = round_sizes.pairs_per_round if RoundState.SELECTING in steps else 0
-    judgements = pairs * campaign.overlap
-    labeling_cost = item_price(campaign=campaign, profile=None).total * judgements
-    if campaign.money_budget is not None:
-        spent, reserved = money_spent_and_reserved(campaign_id=campaign.pk, now=now)
-        left = campaign.money_budget - spent - reserved
-        if labeling_cost + gpu_cost > left:
-            problems.append(
-                f"Labeling {pairs} pairs x overlap {campaign.overlap} = {judgements} judgements costs {labeling_cost} "
-                f"{campaign.currency} (plus {gpu_cost} of GPU time), but only {max(left, Decimal(0))} of "
-                f"{campaign.money_budget} {campaign.currency} is left."
-            )
-    return RoundEstimate(
-        round_number=number, steps=steps, gpu_seconds=gpu_seconds, gpu_cost=gpu_cost, pairs=pairs,
-        judgements=judgements, labeling_cost=labeling_cost, problems=tuple(problems),
-    )

@@ -135,10 +135,12 @@ MAX_ID = 2**63 - 1  # ids are BIGINT: a larger number names nothing (rather than
 
 def campaign_lookup(campaign: str | int) -> dict:
     """A campaign is named by its id or its name; NotFound for an id no BIGINT can hold."""
-    lookup = {"pk": int(campaign)} if isinstance(campaign, int) or str(campaign).isdigit() else {"name": campaign}
-    if lookup.get("pk", 0) > MAX_ID:
+    if not (isinstance(campaign, int) or str(campaign).isdigit()):
+        return {"name": campaign}
+    # int() refuses more than 4,300 digits; a number longer than MAX_ID's names nothing anyway.
+    if len(str(campaign).lstrip("0")) > len(str(MAX_ID)) or int(campaign) > MAX_ID:
         raise NotFound(f"No campaign {campaign!r}.")
-    return lookup
+    return {"pk": int(campaign)}
 
 
 def campaign_get_for_labeler(*, labeler: AbstractBaseUser, campaign: str | int) -> Campaign:

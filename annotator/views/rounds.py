@@ -8,7 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.models import Campaign
-from annotator.selectors.rounds import (
+from annotator.rounds.selectors import (
     campaign_reward_kl_points,
     round_get,
     round_is_active,
@@ -19,7 +19,7 @@ from annotator.selectors.rounds import (
 )
 from annotator.core.errors import ServiceError
 from annotator.views.access import staff_required
-from annotator.services.rounds import round_start
+from annotator.rounds.state_machine import round_start
 
 PLOT = {"width": 520, "height": 300, "left": 56, "right": 16, "top": 16, "bottom": 44}
 ROUND_COLOURS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]

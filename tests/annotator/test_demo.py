@@ -2,9 +2,10 @@ from io import StringIO
 
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
+from django.db import connection
 
 from annotator.models import Campaign, Comparison, Completion, LabelerProfile, Prompt
-from annotator.services.demo import DEMO_COMPARISON_COUNT, DEMO_LABELERS, DEMO_STAFF, demo_fragment_pairs
+from annotator.demo.seed import DEMO_COMPARISON_COUNT, DEMO_LABELERS, DEMO_STAFF, demo_fragment_pairs
 
 
 def run_demo() -> str:
@@ -16,6 +17,9 @@ def run_demo() -> str:
 def test_demo_runs_twice_without_duplicates_and_prints_how_to_log_in(db):
     first = run_demo()
     second = run_demo()
+    says_which = first.splitlines()[0]  # which database it uses: the machine's or the embedded PostgreSQL
+    assert says_which.startswith("Database: ") and "PostgreSQL" in says_which, says_which
+    assert f"database {connection.settings_dict['NAME']!r}" in says_which
 
     campaign = Campaign.objects.get(name="demo-sentiment")
     assert "more positive sentiment" in campaign.instructions

@@ -21,7 +21,8 @@ from annotator.models import (
     TaskKind,
 )
 from annotator.core.errors import InvalidInput
-from annotator.services.simulation import simulate_labelers_run, simulated_labelers_ensure
+from annotator.services.simulated_labelers import simulated_labelers_ensure
+from annotator.simulation.run import simulate_labelers_run
 from tests.factories import (
     CampaignFactory,
     ComparisonFactory,

@@ -3,7 +3,7 @@
 import pytest
 
 from annotator.models import Comparison, ComparisonPurpose, Completion, LedgerCategory, LedgerEntry, PolicyCheckpoint, RoundState
-from annotator.services.rounds import round_start
+from annotator.rounds.state_machine import round_start
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 

@@ -22,7 +22,7 @@ from annotator.models import (
     Round,
     RoundState,
 )
-from annotator.services.rounds import round_start
+from annotator.rounds.state_machine import round_start
 from tests.stats import welch_t
 from tests.worker.round_settings import QUICK_ROUND_SETTINGS
 

@@ -5,6 +5,8 @@ this command answers it when called through `call_command`."""
 
 import os
 
+import dj_database_url
+
 from django.core.management.base import BaseCommand, CommandError
 
 from config.database import describe, embedded_data_dir, embedded_database_url, embedded_server_stop
@@ -26,4 +28,4 @@ class Command(BaseCommand):
             self.stdout.write(f"Stopped the embedded PostgreSQL in {embedded_data_dir()}." if stopped
                               else f"No embedded PostgreSQL runs in {embedded_data_dir()}.")
             return
-        self.stdout.write(f"Running: {describe(embedded_database_url())}")
+        self.stdout.write(f"Running: {describe(dj_database_url.parse(embedded_database_url()))}")

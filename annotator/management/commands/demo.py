@@ -12,11 +12,14 @@ at once without training anything.
 
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
+from annotator.demo.seed import demo_seed
 from annotator.models import Round, RoundState
-from annotator.selectors.rounds import round_summary
-from annotator.services.demo import demo_seed
-from annotator.services.local_site import local_site_serve
+from annotator.rounds.selectors import round_summary
+from annotator.rounds.settings import embedded_base_model_dir
+from annotator.simulation.local_site import local_site_serve
+from config.database import describe
 
 SITE_URL = "http://127.0.0.1:8000/"
 DEMO_NOISE = [("temperature", 0.05), ("tie_band", 0.02), ("position_bias", 0.02)]
@@ -41,6 +44,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         if options["rounds"] < 0 or options["labelers"] < 1:
             raise CommandError("--rounds must be 0 or more and --labelers at least 1.")
+        self.stdout.write(f"Database: {describe(connection.settings_dict)}")
         self.stdout.write("Seeding the demo (safe to rerun: nothing is duplicated)...")
         summary = demo_seed(with_fragments=options["seed_only"])
         campaign = summary.campaign
@@ -53,7 +57,6 @@ class Command(BaseCommand):
         self._how_to_log_in(summary=summary, rounds_ran=not options["seed_only"])
 
     def _run_rounds(self, *, campaign, rounds: int, labelers: int) -> None:
-        from annotator.services.round_steps import embedded_base_model_dir
         from models_rl.base_model import BaseModelConfig, ensure_base_model
 
         self.stdout.write("\n== The embedded Shakespeare policy (trained on the first run, then reused) ==")

@@ -18,15 +18,12 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from annotator.models import Campaign, Round, RoundState
-from annotator.selectors.rounds import round_labeling_counts, round_latest, round_summary
 from annotator.core.errors import ServiceError
-from annotator.services.rounds import (
-    TASK_STEPS,
-    round_dispatch,
-    round_estimate,
-    round_labeling_close,
-    round_start,
-)
+from annotator.rounds.estimate import round_estimate
+from annotator.rounds.selectors import round_labeling_counts, round_latest, round_summary
+from annotator.rounds.state_machine import round_dispatch, round_labeling_close, round_start
+from annotator.rounds.states import TASK_STEPS
+from annotator.simulation.run import SimulationInterrupted, simulate_labelers_run
 
 BAR_WIDTH = 30
 
@@ -182,8 +179,6 @@ class Command(BaseCommand):
         self.stdout.write("  labeling: done")
 
     def _simulate(self, round_: Round) -> None:
-        from annotator.services.simulation import SimulationInterrupted, simulate_labelers_run
-
         base_url = self.options["base_url"].rstrip("/")
         try:
             requests.get(base_url + "/", timeout=5)

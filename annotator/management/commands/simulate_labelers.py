@@ -7,7 +7,8 @@ from decimal import Decimal, InvalidOperation
 from django.core.management.base import BaseCommand, CommandError
 
 from annotator.core.errors import ServiceError
-from annotator.services.simulation import SimulationInterrupted, SimulationReport, simulate_labelers_run
+from annotator.simulation.counters import SimulationReport
+from annotator.simulation.run import SimulationInterrupted, simulate_labelers_run
 
 NON_TTY_PROGRESS_EVERY_SECONDS = 5.0
 

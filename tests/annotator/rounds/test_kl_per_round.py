@@ -4,7 +4,7 @@ import pytest
 
 from annotator.models import PolicyCheckpoint, PromptSplit, RewardModel, Round, RoundState
 from annotator.core.errors import InvalidInput
-from annotator.services.round_steps import optimizing_inputs, round_kl_limit
+from annotator.rounds.step_policy import optimizing_inputs, round_kl_limit
 from tests.factories import CampaignFactory, PromptFactory
 
 pytestmark = pytest.mark.django_db

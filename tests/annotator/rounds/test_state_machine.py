@@ -16,21 +16,20 @@ from annotator.models import (
     RoundState,
 )
 from annotator.core.errors import InvalidInput
-from annotator.services.rounds import (
+from annotator.rounds.lifecycle import run_step
+from annotator.rounds.settings import round_settings, step_stale_seconds
+from annotator.rounds.state_machine import (
     StepRun,
     round_dispatch,
     round_labeling_close,
-    round_settings,
     round_start,
     round_step_claim,
     round_step_fail,
     round_step_finish,
     round_step_progress,
     round_step_release,
-    step_stale_seconds,
 )
 from tests.factories import AssignmentFactory, CampaignFactory, ComparisonFactory, PromptFactory
-from worker.runner import run_step
 
 pytestmark = pytest.mark.django_db
 

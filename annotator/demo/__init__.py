@@ -1,0 +1,1 @@
+"""The demo's data: accounts, the sentiment campaign and comparisons cut from Shakespeare (`seed`)."""
