@@ -6,13 +6,14 @@ bench/serve.py measures judgements per second, which on a shared 2-core VM moves
 the same code. This script counts instructions instead, with valgrind's callgrind (Debian package `valgrind`):
 the same code, data and path give the same count, so two versions of the code can be compared at any time.
 
-It seeds a small database of its own (default rlhf_bench_instructions, recreated every run) the way
-bench/serve.py seeds its own, then runs next item -> submit cycles over token auth and prints the Python
+It seeds a small database of its own (default rlhf_bench_instructions, recreated every run) with
+bench/serve.py's seeding (bench/serving/), then runs next item -> submit cycles over token auth and prints the Python
 process's instructions per judgement, counted over `--judgements` cycles after a warm-up:
 - default: through the WSGI application in one process (middleware, views, services, the database driver);
 - `--http`: in one gunicorn sync worker as deployed, driven over HTTP, so gunicorn's own HTTP handling counts.
 PostgreSQL's own work is not counted (bench/serve.py reports its CPU). `--tree` imports the code from another
-checkout (a `git worktree` of an older commit), against the same database, for a side-by-side count.
+checkout (a `git worktree` of an older commit), against the same database, for a side-by-side count; the
+harness (bench/serving/) is always this checkout's.
 """
 
 import argparse
@@ -28,18 +29,23 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.serve import BenchConfig, database_recreate, free_port, server_environment  # noqa: E402
+from bench.serving.config import CAMPAIGN, LABELER_PREFIX, BenchConfig, server_environment  # noqa: E402
+from bench.serving.database import database_recreate, django_setup  # noqa: E402
+from bench.serving.server import free_port  # noqa: E402
 
-# Runs under callgrind: warm up, zero the counts, run the measured cycles, dump them. (`in_process_cost(n)`
-# runs min(n, 100) cycles of its own warm-up before its n: `measured_cycles` counts them too.)
+# Runs under callgrind, in the served tree with this checkout's harness after it on the path: warm up, zero the
+# counts, run the measured cycles, dump them. (`in_process_cost(n)` runs min(n, 100) cycles of its own warm-up
+# before its n: `measured_cycles` counts them too.)
 IN_PROCESS = """
 import os, subprocess, sys
-sys.path.insert(0, os.getcwd())
-from bench.serve import BenchConfig, django_setup, in_process_cost
+sys.path[:0] = [os.getcwd(), os.environ["BENCH_HARNESS"]]
+from bench.serving.config import CAMPAIGN, BenchConfig
+from bench.serving.database import django_setup
 django_setup(BenchConfig(database=os.environ["BENCH_DATABASE"]))
-in_process_cost("serving-bench", 50)
+from bench.serving.in_process import in_process_cost
+in_process_cost(CAMPAIGN, 50)
 subprocess.run(["callgrind_control", "--zero", str(os.getpid())], check=True, capture_output=True)
-in_process_cost("serving-bench", int(os.environ["BENCH_JUDGEMENTS"]))
+in_process_cost(CAMPAIGN, int(os.environ["BENCH_JUDGEMENTS"]))
 subprocess.run(["callgrind_control", "--dump", str(os.getpid())], check=True, capture_output=True)
 """
 
@@ -54,15 +60,16 @@ def measured_cycles(judgements: int) -> int:
 
 def count_in_process(tree: Path, config: BenchConfig, judgements: int, out: Path) -> int:
     """Instructions per judgement of in-process WSGI calls."""
-    env = server_environment(config) | {"BENCH_DATABASE": config.database, "BENCH_JUDGEMENTS": str(judgements)}
+    env = server_environment(config) | {"BENCH_DATABASE": config.database, "BENCH_JUDGEMENTS": str(judgements),
+                                        "BENCH_HARNESS": str(REPO)}
     subprocess.run(
         ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/in-process.%p", sys.executable, "-c", IN_PROCESS],
         cwd=tree, env=env, check=True, capture_output=True,
     )
-    return _measured_part(out, "in-process.") // measured_cycles(judgements)
+    return measured_part(out, "in-process.") // measured_cycles(judgements)
 
 
-def _measured_part(out: Path, prefix: str) -> int:
+def measured_part(out: Path, prefix: str) -> int:
     """The dump made right after the measured cycles: the part after the zeroing, of the process that did it."""
     dumps = sorted(out.glob(f"{prefix}*.*"), key=lambda path: path.stat().st_mtime)
     if not dumps:
@@ -85,7 +92,7 @@ def count_http(tree: Path, config: BenchConfig, judgements: int, out: Path) -> i
          "--workers", "1", "--worker-class", "sync", "--timeout", "600", "--log-level", "warning"],
         cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    keys = list(Token.objects.filter(user__username__startswith="bench-").values_list("key", flat=True))
+    keys = list(Token.objects.filter(user__username__startswith=f"{LABELER_PREFIX}-").values_list("key", flat=True))
 
     def call(method: str, path: str, key: str, body: bytes = b"") -> bytes:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
@@ -101,7 +108,7 @@ def count_http(tree: Path, config: BenchConfig, judgements: int, out: Path) -> i
     def cycles(start: int, count: int) -> None:
         for number in range(start, start + count):
             key = keys[number % len(keys)]
-            item = json.loads(call("GET", "/api/campaigns/serving-bench/next/", key))
+            item = json.loads(call("GET", f"/api/campaigns/{CAMPAIGN}/next/", key))
             answer = json.dumps({"choice": "first", "milliseconds": 3000}).encode()
             call("POST", f"/api/assignments/{item['assignment_id']}/judgement/", key, answer)
 
@@ -139,9 +146,9 @@ def main(argv: list[str] | None = None) -> None:
     config = BenchConfig(database=args.database, items=4000, history=1000)
     os.chdir(REPO)
     database_recreate(config)
-    from bench.serve import campaign_seed, django_setup
-
     django_setup(config)
+    from bench.serving.seeding import campaign_seed  # uses the models: once Django is set up
+
     campaign_seed(config)
     with tempfile.TemporaryDirectory(prefix="bench-instructions-") as out:
         count = (count_http if args.http else count_in_process)(args.tree.resolve(), config, args.judgements, Path(out))

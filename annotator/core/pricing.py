@@ -9,7 +9,7 @@ platform fee is added on top for people and simulated labelers (crowd platforms 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from annotator.models import Campaign, LabelerKind, LabelerProfile, PayModel
+from annotator.models import Campaign, LabelerKind, LabelerProfile, PayModel, TaskKind
 
 CENT_FRACTION = Decimal("0.0001")
 SECONDS_PER_HOUR = Decimal(3600)
@@ -21,7 +21,7 @@ def money(value: Decimal) -> Decimal:
 
 @dataclass(frozen=True)
 class ItemPrice:
-    pay: Decimal  # to the labeler (or the API vendor)
+    pay: Decimal  # to the labeler (or the API provider)
     fee: Decimal  # platform fee on top
     paid_seconds: Decimal | None  # hourly pay only: the seconds that were paid
 
@@ -61,3 +61,8 @@ def item_price(*, campaign: Campaign, profile: LabelerProfile | None, millisecon
     seconds = cap if milliseconds is None else min(Decimal(milliseconds) / 1000, cap)
     pay = money(rate * seconds / SECONDS_PER_HOUR)
     return ItemPrice(pay=pay, fee=_fee(campaign, profile, pay), paid_seconds=seconds)
+
+
+def answer_unit(task_kind: str) -> str:
+    """The unit an answer's charge is counted in on the ledger."""
+    return "judgements" if task_kind == TaskKind.PAIRWISE else "ratings"

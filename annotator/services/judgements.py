@@ -19,7 +19,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 
 from annotator.core.errors import AlreadySubmitted, InvalidInput, LeaseExpired, NotFound, ServiceError
-from annotator.core.pricing import ItemPrice, item_price
+from annotator.core.pricing import ItemPrice, answer_unit, item_price
 from annotator.core.sides import SCREEN_CHOICES, completion_choice
 from annotator.models import Assignment, AssignmentStatus, Choice, Judgement, Rating, RatingValue, TaskKind
 from annotator.services.access import ApiToken, assignment_get_for_labeler, labeler_profile_get
@@ -96,7 +96,7 @@ def _store(*, answer: Judgement | Rating, assignment: Assignment, task_kind: str
             "choice": getattr(answer, "choice", None), "strength": getattr(answer, "strength", None),
             "value": getattr(answer, "value", None), "rationale": answer.rationale,
             "milliseconds": answer.milliseconds, "pay": price.pay, "fee": price.fee,
-            "paid_seconds": price.paid_seconds, "unit": _unit(task_kind),
+            "paid_seconds": price.paid_seconds, "unit": answer_unit(task_kind),
         })
         refused, answer_id, answered_at, stored_at = cursor.fetchone()
     if refused is not None:
@@ -104,10 +104,6 @@ def _store(*, answer: Judgement | Rating, assignment: Assignment, task_kind: str
     answer.created_at = stored_at
     mark_saved(answer, answer_id)
     assignment.status, assignment.submitted_at = AssignmentStatus.SUBMITTED, answered_at
-
-
-def _unit(task_kind: str) -> str:
-    return "judgements" if task_kind == TaskKind.PAIRWISE else "ratings"
 
 
 def _answer(
