@@ -8,6 +8,7 @@ import sys
 import time
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -39,6 +40,12 @@ def tiny_campaign(db, word_policy_dir):
     )
 
 
+def _database_url(database_name: str) -> str:
+    """The server the tests use (config.test_settings put it in DATABASE_URL: the machine's or the embedded one),
+    with the test database's name."""
+    return urlsplit(os.environ["DATABASE_URL"])._replace(path=f"/{database_name}").geturl()
+
+
 class WorkerProcess:
     """`celery -A config worker -Q gpu,default --concurrency 1 --pool solo` on the test database."""
 
@@ -47,7 +54,7 @@ class WorkerProcess:
         env = {
             **os.environ,
             "DJANGO_SETTINGS_MODULE": "config.test_settings",
-            "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{database_name}",
+            "DATABASE_URL": _database_url(database_name),
             "CELERY_BROKER_URL": BROKER_URL,
             "TEST_CELERY_BROKER_URL": BROKER_URL,
             "CELERY_TASK_ALWAYS_EAGER": "0",
