@@ -39,6 +39,8 @@ def json_body(body: bytes):
     except RecursionError:
         raise ParseError(TOO_DEEP) from None
     except ValueError as error:  # bad syntax or encoding, or an integer over Python's 4300-digit limit
+        if "integer string conversion" in str(error):  # Python's message advises a call only a server can make
+            raise ParseError("JSON parse error - a number has more than 4300 digits.") from None
         raise ParseError(f"JSON parse error - {error}") from None
 
 
