@@ -5,14 +5,16 @@ Queries only: models and the step order (states), nothing that writes."""
 from collections import defaultdict
 from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Case, CharField, Count, F, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 
 from annotator.models import (
     Assignment,
     AssignmentStatus,
     Campaign,
+    Choice,
     Comparison,
+    ComparisonPurpose,
     Completion,
     Judgement,
     LedgerCategory,
@@ -165,6 +167,36 @@ def round_comparison_counts(*, round_: Round) -> dict[str, int]:
     return dict(counts)
 
 
+def round_reward_model_accuracy(*, round_: Round) -> dict[str, dict]:
+    """How often the labelers' judgements of the round's pairs agree with the reward model that chose them (its
+    scores stored on the completions when the pairs were selected, before it saw these labels), apart for the
+    random control pairs (purpose eval) and the pairs chosen by acquisition (purpose train): if acquisition picks
+    pairs the model finds hard, its accuracy on them is lower. Per judgement; ties, both-bad and equal scores are
+    left out. {purpose: {"agreed", "judged", "accuracy"}} for the purposes with judged pairs."""
+    a_score, b_score = "assignment__comparison__completion_a__reward_score", "assignment__comparison__completion_b__reward_score"
+    counts = (
+        Judgement.objects.filter(
+            assignment__comparison__round=round_,
+            assignment__comparison__purpose__in=[ComparisonPurpose.EVAL, ComparisonPurpose.TRAIN],
+            choice__in=[Choice.A, Choice.B], **{f"{a_score}__isnull": False, f"{b_score}__isnull": False},
+        )
+        .annotate(predicted=Case(
+            When(**{f"{a_score}__gt": F(b_score)}, then=Value(Choice.A.value)),
+            When(**{f"{a_score}__lt": F(b_score)}, then=Value(Choice.B.value)),
+            output_field=CharField(),
+        ))
+        .filter(predicted__isnull=False)
+        .values("assignment__comparison__purpose")
+        .annotate(judged=Count("pk"), agreed=Count("pk", filter=Q(predicted=F("choice"))))
+    )
+    return {
+        row["assignment__comparison__purpose"]: {
+            "agreed": row["agreed"], "judged": row["judged"], "accuracy": row["agreed"] / row["judged"],
+        }
+        for row in counts
+    }
+
+
 def round_is_active(round_: Round) -> bool:
     return round_.state not in (RoundState.DONE, RoundState.FAILED, RoundState.LABELING)
 
@@ -185,6 +217,7 @@ def round_summary(*, round_: Round) -> dict:
         "labels_submitted": submitted,
         "labels_wanted": wanted,
         "spend": round_spend(round_=round_),
+        "reward_model_accuracy": round_reward_model_accuracy(round_=round_),
     }
 
 

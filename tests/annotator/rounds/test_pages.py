@@ -4,7 +4,16 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from annotator.models import AssignmentStatus, PolicyCheckpoint, PromptSplit, Round, RoundState
+from annotator.models import (
+    AssignmentStatus,
+    ComparisonPurpose,
+    Judgement,
+    PolicyCheckpoint,
+    PromptSplit,
+    Round,
+    RoundState,
+)
+from annotator.rounds.selectors import round_reward_model_accuracy
 from tests.factories import (
     AssignmentFactory,
     CampaignFactory,
@@ -114,6 +123,39 @@ def test_plot_and_samples_side_by_side(staff_client, campaign):
     assert "O happy dagger" in html and "this is thy sheath" in html and "joy and love and sweet delight" in html
     assert "before: base" in html and "0.400" in html
     assert staff_client.get(reverse("rounds:round", args=[campaign.name, 7])).status_code == 404
+
+
+def _judged_pair(campaign, round_, *, purpose, scores, choices):
+    """A pair of the round whose completions the reward model scored `scores`, judged once per choice."""
+    comparison = ComparisonFactory(campaign=campaign, round=round_, purpose=purpose, judgements_wanted=len(choices))
+    for completion, score in zip((comparison.completion_a, comparison.completion_b), scores):
+        completion.reward_score = score
+        completion.save()
+    for choice in choices:
+        assignment = AssignmentFactory(comparison=comparison, status=AssignmentStatus.SUBMITTED)
+        Judgement.objects.create(assignment=assignment, choice=choice, milliseconds=900)
+
+
+def test_reward_model_accuracy_on_control_and_chosen_pairs(staff_client, campaign):
+    """The round page shows how often labels agree with the reward model that chose the pairs, apart for the
+    random control pairs and the acquired ones; ties, both-bad, equal and missing scores are left out."""
+    round1 = Round.objects.create(campaign=campaign, number=1, state=RoundState.LABELING)
+    _judged_pair(campaign, round1, purpose=ComparisonPurpose.EVAL, scores=(1.0, 0.0), choices=["a", "a", "b", "tie"])
+    _judged_pair(campaign, round1, purpose=ComparisonPurpose.TRAIN, scores=(0.2, 0.5), choices=["a", "a", "b"])
+    _judged_pair(campaign, round1, purpose=ComparisonPurpose.TRAIN, scores=(0.3, 0.3), choices=["a"])  # no prediction
+    _judged_pair(campaign, round1, purpose=ComparisonPurpose.TRAIN, scores=(None, 0.3), choices=["b"])  # unscored
+    _judged_pair(campaign, round1, purpose=ComparisonPurpose.GOLD, scores=(0.9, 0.1), choices=["a", "both_bad"])
+
+    accuracy = round_reward_model_accuracy(round_=round1)
+    assert accuracy == {
+        ComparisonPurpose.EVAL: {"agreed": 2, "judged": 3, "accuracy": 2 / 3},
+        ComparisonPurpose.TRAIN: {"agreed": 1, "judged": 3, "accuracy": 1 / 3},
+    }
+    html = staff_client.get(reverse("rounds:round", args=[campaign.name, 1])).content.decode()
+    assert "random control pairs 0.667 (2 of 3)" in html and "pairs chosen by acquisition 0.333 (1 of 3)" in html
+
+    round0 = Round.objects.create(campaign=campaign, number=0, state=RoundState.DONE)  # random pairs, no model
+    assert round_reward_model_accuracy(round_=round0) == {}
 
 
 def test_unknown_campaign_is_404(staff_client):
