@@ -2,7 +2,7 @@
 
 Every figure is a sum over the append-only ledger (reversals included, so a reversed charge nets to zero)
 or over live leases for reservations; the one cached sum (the campaign's memoised ledger prefix, read by
-`money_spent_and_reserved`) is checked against the entries by `ledger_prefix_check`.
+`annotator.selectors.money.campaign_money`) is checked against the entries by `ledger_prefix_check`.
 """
 
 from dataclasses import dataclass
@@ -25,7 +25,7 @@ from annotator.models import (
     Rating,
     Round,
 )
-from annotator.selectors.money import money_spent_and_reserved
+from annotator.selectors.money import campaign_money
 
 GPU_SECONDS_UNIT = "gpu_seconds"
 SECONDS_PER_HOUR = Decimal(3600)
@@ -145,8 +145,8 @@ class GpuFigures:
 
 
 def money_figures(*, campaign: Campaign, now: datetime) -> MoneyFigures:
-    spent, reserved = money_spent_and_reserved(campaign_id=campaign.pk, now=now)
-    return MoneyFigures(budget=campaign.money_budget, spent=spent, reserved=reserved)
+    funds = campaign_money(campaign_id=campaign.pk, now=now)
+    return MoneyFigures(budget=campaign.money_budget, spent=funds.spent, reserved=funds.reserved)
 
 
 def gpu_figures(*, campaign: Campaign) -> GpuFigures:

@@ -20,7 +20,7 @@ from annotator.models import (
     RatingValue,
 )
 from annotator.core.leases import HoldsSlot, LeaseLive
-from annotator.selectors.money import money_spent_and_reserved
+from annotator.selectors.money import campaign_money
 
 
 def campaigns_active() -> QuerySet[Campaign]:
@@ -126,12 +126,12 @@ def campaign_statistics(
         "me": None,
     }
     if viewer.is_staff:
-        spent, reserved = money_spent_and_reserved(campaign_id=campaign.pk, now=now)
+        funds = campaign_money(campaign_id=campaign.pk, now=now)
         stats["money"] = {
             "currency": campaign.currency,
             "budget": campaign.money_budget,
-            "spent": spent,
-            "reserved": reserved,
+            "spent": funds.spent,
+            "reserved": funds.reserved,
         }
     if LabelerProfile.objects.filter(user=viewer).exists():
         stats["me"] = campaign_progress_for_labeler(labeler=viewer, campaign=campaign, now=now)

@@ -37,9 +37,3 @@ def campaign_money(*, campaign_id: int, now: datetime, price: Decimal = Decimal(
         raise Campaign.DoesNotExist(f"No campaign {campaign_id}.")
     budget, spent, reserved, exceeded = row
     return CampaignMoney(budget=budget, spent=money(spent), reserved=money(reserved), exceeded=exceeded)
-
-
-def money_spent_and_reserved(*, campaign_id: int, now: datetime) -> tuple[Decimal, Decimal]:
-    """(spent, reserved) for a campaign, read in a single statement (one snapshot)."""
-    found = campaign_money(campaign_id=campaign_id, now=now)
-    return found.spent, found.reserved

@@ -10,7 +10,7 @@ from annotator.models import LedgerEntry
 from annotator.services.assignments import assignment_claim
 from annotator.services.budget import gpu_usage_charge, ledger_entry_record
 from annotator.services.judgements import judgement_submit
-from annotator.selectors.money import money_spent_and_reserved
+from annotator.selectors.money import campaign_money
 from tests.browser.conftest import login
 from tests.factories import PASSWORD, CampaignFactory, ComparisonFactory, LabelerFactory, StaffFactory
 
@@ -43,7 +43,8 @@ def test_staff_reads_the_budget_page_and_its_figures_match_the_ledger(page, live
     page.click("text=sonnets")
     page.wait_for_selector("#burn-down polyline.spend")
 
-    spent, reserved = money_spent_and_reserved(campaign_id=campaign.pk, now=timezone.now())
+    funds = campaign_money(campaign_id=campaign.pk, now=timezone.now())
+    spent, reserved = funds.spent, funds.reserved
     assert page.inner_text("#money-spent") == shown(spent)
     assert page.inner_text("#money-reserved") == shown(reserved)
     assert page.inner_text("#money-remaining") == shown(campaign.money_budget - spent - reserved)

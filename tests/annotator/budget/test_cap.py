@@ -13,10 +13,15 @@ from annotator.models import Assignment, LedgerCategory, LedgerEntry, PayModel
 from annotator.services.assignments import assignment_claim, assignment_next
 from annotator.core.errors import BudgetExhausted, LeaseExpired
 from annotator.services.judgements import judgement_submit
-from annotator.selectors.money import money_spent_and_reserved
+from annotator.selectors.money import campaign_money
 from tests.factories import CampaignFactory, ComparisonFactory
 
 pytestmark = pytest.mark.django_db
+
+
+def spent_and_reserved(campaign, *, now) -> tuple[Decimal, Decimal]:
+    funds = campaign_money(campaign_id=campaign.pk, now=now)
+    return funds.spent, funds.reserved
 
 
 def ledger_total(campaign) -> Decimal:
@@ -68,12 +73,12 @@ def test_lease_expiry_releases_the_reservation(labeler, other_labeler):
     ComparisonFactory.create_batch(2, campaign=campaign)
     start = timezone.now()
     lease = assignment_claim(labeler=labeler, campaign=campaign, now=start)
-    assert money_spent_and_reserved(campaign_id=campaign.pk, now=start) == (Decimal("0"), Decimal("0.1000"))
+    assert spent_and_reserved(campaign, now=start) == (Decimal("0"), Decimal("0.1000"))
     with pytest.raises(BudgetExhausted):
         assignment_claim(labeler=other_labeler, campaign=campaign, now=start + timedelta(seconds=59))
 
     after_expiry = start + timedelta(seconds=60)
-    assert money_spent_and_reserved(campaign_id=campaign.pk, now=after_expiry) == (Decimal("0"), Decimal("0"))
+    assert spent_and_reserved(campaign, now=after_expiry) == (Decimal("0"), Decimal("0"))
     taken = assignment_claim(labeler=other_labeler, campaign=campaign, now=after_expiry)
     assert taken is not None and taken.reserved_amount == Decimal("0.1000")
     with pytest.raises(LeaseExpired):
@@ -102,7 +107,7 @@ def test_hourly_pay_charges_recorded_time_capped_per_item_plus_fee(labeler):
         (idle.pk, "labeling", Decimal("0.6000"), Decimal("120.000")),  # 15 idle minutes paid as 2
         (idle.pk, "platform_fee", Decimal("0.0600"), None),
     ]
-    assert money_spent_and_reserved(campaign_id=campaign.pk, now=timezone.now()) == (Decimal("0.8800"), Decimal("0"))
+    assert spent_and_reserved(campaign, now=timezone.now()) == (Decimal("0.8800"), Decimal("0"))
 
 
 def test_rates_raised_mid_lease_never_charge_more_than_was_reserved(labeler):

@@ -13,14 +13,14 @@ from annotator.services.assignments import assignment_claim
 from annotator.services.budget import ledger_entry_record, ledger_entry_reverse
 from annotator.core.errors import AccessDenied, InvalidInput, NotFound
 from annotator.services.judgements import judgement_submit
-from annotator.selectors.money import money_spent_and_reserved
+from annotator.selectors.money import campaign_money
 from tests.factories import CampaignFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def spent(campaign) -> Decimal:
-    return money_spent_and_reserved(campaign_id=campaign.pk, now=timezone.now())[0]
+    return campaign_money(campaign_id=campaign.pk, now=timezone.now()).spent
 
 
 def test_staff_records_an_invoice_with_who_and_why(staff, campaign, labeler):
