@@ -3,7 +3,7 @@
 from django.core.exceptions import BadRequest
 from django.http import HttpRequest
 
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+from annotator.api.parsers import FORM_TYPES
 
 
 class UnreadableFormMiddleware:

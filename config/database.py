@@ -56,16 +56,15 @@ def embedded_database_url() -> str:
     return server.get_uri(database=EMBEDDED_DATABASE_NAME)
 
 
-def embedded_server_stop() -> bool:
-    """Stop the embedded server if it runs; whether one was running."""
+def embedded_server_stop() -> str:
+    """Stop the embedded server if it runs; a line saying what happened."""
     PostmasterInfo = _pgserver().utils.PostmasterInfo
     data_dir = embedded_data_dir()
     info = PostmasterInfo.read_from_pgdata(data_dir) if (data_dir / "PG_VERSION").exists() else None
     if info is None or not info.is_running():
-        return False
-    server = _embedded_server(start=True)  # finds the running one: a handle that can stop it
-    server.stop()
-    return True
+        return f"No embedded PostgreSQL runs in {data_dir}."
+    _embedded_server(start=True).stop()  # start finds the running one: a handle that can stop it
+    return f"Stopped the embedded PostgreSQL in {data_dir}."
 
 
 def database_url() -> str:

@@ -23,11 +23,10 @@ from rest_framework.views import APIView
 
 from annotator.api.authentication import LabelerTokenAuthentication
 from annotator.api.errors import exception_handler
-from annotator.api.parsers import TOO_DEEP, form_fields, form_readable, json_body
+from annotator.api.parsers import FORM_TYPES, TOO_DEEP, form_fields, form_readable, json_body
 from annotator.services.access import ApiToken, api_token_key_possible, user_for_api_token
 from annotator.core.errors import ServiceError
 
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _JSON = {"ensure_ascii": False, "separators": (",", ":")}  # as DRF's JSONRenderer writes it
 
 

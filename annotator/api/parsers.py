@@ -21,6 +21,7 @@ from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
 TOO_DEEP = "JSON parse error - nested too deeply."
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _refuse_constant(name: str):

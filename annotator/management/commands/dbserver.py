@@ -6,16 +6,14 @@ this command answers it when called through `call_command`."""
 import os
 
 import dj_database_url
-
 from django.core.management.base import BaseCommand, CommandError
 
-from config.database import describe, embedded_data_dir, embedded_database_url, embedded_server_stop
+from config.database import describe, embedded_database_url, embedded_server_stop
 
 
 class Command(BaseCommand):
     help = "Show, start or stop the embedded PostgreSQL server that runs when DATABASE_URL is unset."
-    # Stopping must work without a running server: settings would otherwise start one just to stop it.
-    requires_system_checks = []
+    requires_system_checks = []  # it manages the server; nothing it does depends on the project's checks
 
     def add_arguments(self, parser):
         parser.add_argument("action", choices=["status", "start", "stop"], nargs="?", default="status")
@@ -24,8 +22,6 @@ class Command(BaseCommand):
         if os.environ.get("DATABASE_URL"):
             raise CommandError("DATABASE_URL is set: this project uses that server, not an embedded one.")
         if action == "stop":
-            stopped = embedded_server_stop()
-            self.stdout.write(f"Stopped the embedded PostgreSQL in {embedded_data_dir()}." if stopped
-                              else f"No embedded PostgreSQL runs in {embedded_data_dir()}.")
+            self.stdout.write(embedded_server_stop())
             return
         self.stdout.write(f"Running: {describe(dj_database_url.parse(embedded_database_url()))}")
