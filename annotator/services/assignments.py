@@ -45,7 +45,6 @@ from annotator.services.access import (
 )
 from annotator.sql.rows import split_row
 
-_ASSIGNMENT_FIELDS = tuple(field.attname for field in Assignment._meta.concrete_fields)
 # A comparison as a labeler gets it: its HOT_ fields, then the texts of its prompt and completions.
 _ITEM_COLUMNS = f"{HOT_COMPARISON.columns('c')}, p.text, ca.text, cb.text"
 _ITEM = (HOT_COMPARISON, 3)
@@ -152,7 +151,7 @@ class _LeaseTerms:
             "status": AssignmentStatus.LEASED.value, "swapped": self.swapped, "leased_at": self.now,
             "leased_until": self.until, "submitted_at": None, "reserved_amount": self.reserved,
         }
-        lease = Assignment.from_db(connection.alias, _ASSIGNMENT_FIELDS, [stored[name] for name in _ASSIGNMENT_FIELDS])
+        lease = Assignment.from_db(connection.alias, ASSIGNMENT.attnames, [stored[name] for name in ASSIGNMENT.attnames])
         lease.labeler = self.labeler
         return lease
 

@@ -27,6 +27,11 @@ class RowPart:
         """`alias.column, ...` of this part, in the order `split_row` reads them."""
         return ", ".join(f"{alias}.{field.column}" for field in _fields(self.model, self.only))
 
+    @property
+    def attnames(self) -> tuple[str, ...]:
+        """The fields' attnames, in the same order."""
+        return _attnames(self)
+
 
 @cache
 def _fields(model: type[Model], only: tuple[str, ...] | None) -> tuple:
@@ -64,7 +69,7 @@ def _instance(part: RowPart, values: list) -> Model | None:
         for position, converters, column in converting:
             for convert in converters:
                 values[position] = convert(values[position], column, db)
-    return part.model.from_db(DEFAULT_DB_ALIAS, _attnames(part), values)
+    return part.model.from_db(DEFAULT_DB_ALIAS, part.attnames, values)
 
 
 def split_row(row, *parts: RowPart | int) -> list:
@@ -76,7 +81,7 @@ def split_row(row, *parts: RowPart | int) -> list:
             found.append(tuple(row[start : start + part]))
             start += part
         else:
-            width = len(_attnames(part))
+            width = len(part.attnames)
             found.append(_instance(part, list(row[start : start + width])))
             start += width
     if start != len(row):
