@@ -27,7 +27,7 @@ from models_rl.policy_result import (
     PolicyResult,
     ProgressCallback,
     phase_progress,
-    print_policy_result,
+    policy_command,
     write_policy_result,
 )
 from models_rl.reward_ensemble import RewardEnsemble
@@ -94,14 +94,11 @@ class _Command:
 def main(argv: Sequence[str] | None = None) -> int:
     from models_rl.data import read_prompts
 
-    command = tyro.cli(_Command, args=argv, prog="python -m models_rl.best_of_n")
-    try:
+    def optimize(command: _Command) -> PolicyResult:
         prompts = read_prompts(command.prompts, n=command.n_prompts, seed=command.config.seed)
-        result = optimize_best_of_n(prompts, command.config)
-    except (ValueError, FileNotFoundError) as error:
-        sys.exit(f"error: {error}")
-    print_policy_result(result)
-    return 0
+        return optimize_best_of_n(prompts, command.config)
+
+    return policy_command(_Command, prog="python -m models_rl.best_of_n", argv=argv, optimize=optimize)
 
 
 if __name__ == "__main__":

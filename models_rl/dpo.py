@@ -21,7 +21,7 @@ import tyro
 
 from models_rl.device import cpu_threads, set_seed
 from models_rl.policy_evaluation import evaluate_policy
-from models_rl.policy_result import Checkpoint, PolicyResult, ProgressCallback, print_policy_result, write_policy_result
+from models_rl.policy_result import Checkpoint, PolicyResult, ProgressCallback, policy_command, write_policy_result
 from models_rl.reward_ensemble import RewardEnsemble
 from models_rl.reward_model import PreferencePair, read_pairs_jsonl
 
@@ -74,13 +74,8 @@ class _Command:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    command = tyro.cli(_Command, args=argv, prog="python -m models_rl.dpo")
-    try:
-        result = optimize_dpo(read_pairs_jsonl(command.pairs), command.config)
-    except (ValueError, FileNotFoundError) as error:
-        sys.exit(f"error: {error}")
-    print_policy_result(result)
-    return 0
+    return policy_command(_Command, prog="python -m models_rl.dpo", argv=argv,
+                          optimize=lambda command: optimize_dpo(read_pairs_jsonl(command.pairs), command.config))
 
 
 if __name__ == "__main__":

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
+
+import tyro
 
 ProgressCallback = Callable[[dict], None]
+CommandT = TypeVar("CommandT")
 RESULT_FILE = "policy_result.json"
 
 
@@ -42,11 +47,19 @@ def write_policy_result(config, checkpoints: list[Checkpoint], metrics: dict) ->
     return PolicyResult(final_path=output_dir / "final", checkpoints=checkpoints, metrics=metrics)
 
 
-def print_policy_result(result: PolicyResult) -> None:
-    """The command lines' output: the final path, the checkpoints and the metrics as one JSON object."""
+def policy_command(command_type: type[CommandT], *, prog: str, argv: Sequence[str] | None,
+                   optimize: Callable[[CommandT], PolicyResult]) -> int:
+    """An optimiser's command line: parse `command_type` (a dataclass) with tyro, run `optimize` on it, print the
+    final path, the checkpoints and the metrics as one JSON object; bad input exits with `error: ...`."""
+    command = tyro.cli(command_type, args=argv, prog=prog)
+    try:
+        result = optimize(command)
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(f"error: {error}")
     print(json.dumps({"final_path": str(result.final_path),
                       "checkpoints": [{"label": c.label, "path": str(c.path), "kl": c.kl} for c in result.checkpoints],
                       **result.metrics}, indent=2, default=str))
+    return 0
 
 
 def phase_progress(progress: ProgressCallback | None, phase: str) -> ProgressCallback | None:

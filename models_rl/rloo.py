@@ -35,7 +35,7 @@ from models_rl.policy_result import (
     PolicyResult,
     ProgressCallback,
     phase_progress,
-    print_policy_result,
+    policy_command,
     write_policy_result,
 )
 from models_rl.reward_ensemble import RewardEnsemble
@@ -201,13 +201,10 @@ class _Command:
 def main(argv: Sequence[str] | None = None) -> int:
     from models_rl.data import read_prompts
 
-    command = tyro.cli(_Command, args=argv, prog="python -m models_rl.rloo")
-    try:
-        result = optimize_rl(read_prompts(command.prompts, n=command.n_prompts, seed=command.config.seed), command.config)
-    except (ValueError, FileNotFoundError) as error:
-        sys.exit(f"error: {error}")
-    print_policy_result(result)
-    return 0
+    def optimize(command: _Command) -> PolicyResult:
+        return optimize_rl(read_prompts(command.prompts, n=command.n_prompts, seed=command.config.seed), command.config)
+
+    return policy_command(_Command, prog="python -m models_rl.rloo", argv=argv, optimize=optimize)
 
 
 if __name__ == "__main__":
