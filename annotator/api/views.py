@@ -44,6 +44,7 @@ from annotator.services.access import (
     campaign_get_for_staff,
     campaign_get_for_viewer,
     labeler_profile_get,
+    number_from_digits,
 )
 from annotator.services.assignments import assignment_next
 from annotator.core.errors import InvalidInput
@@ -96,10 +97,7 @@ CAMPAIGN_FILTER = re.compile(r"[-a-zA-Z0-9_]*")
 def _whole_number(raw: str, *, name: str) -> int:
     if not (raw.isascii() and raw.isdigit()):
         raise InvalidInput(f"{name} must be a whole number; got {raw!r}.")
-    try:
-        return int(raw)
-    except ValueError:  # over int()'s 4300-digit limit, so over every bound it is checked against (an id, a size)
-        return 10**20
+    return number_from_digits(raw)
 
 
 def _assignment_id(raw: str) -> int:

@@ -133,14 +133,26 @@ def user_for_api_token(*, key: str) -> tuple[AbstractBaseUser | None, Token | No
 MAX_ID = 2**63 - 1  # ids are BIGINT: a larger number names nothing (rather than failing in the database)
 
 
+def number_from_digits(digits: str) -> int:
+    """The number a string of ASCII digits writes; MAX_ID + 1 for one too long for int() (over 4,300 digits), which
+    like it names no id and is over every limit it is checked against."""
+    try:
+        return int(digits)
+    except ValueError:
+        return MAX_ID + 1
+
+
 def campaign_lookup(campaign: str | int) -> dict:
     """A campaign is named by its id or its name; NotFound for an id no BIGINT can hold."""
-    if not (isinstance(campaign, int) or str(campaign).isdigit()):
+    if isinstance(campaign, int):
+        number = campaign
+    elif campaign.isascii() and campaign.isdigit():
+        number = number_from_digits(campaign)
+    else:
         return {"name": campaign}
-    # int() refuses more than 4,300 digits; a number longer than MAX_ID's names nothing anyway.
-    if len(str(campaign).lstrip("0")) > len(str(MAX_ID)) or int(campaign) > MAX_ID:
+    if number > MAX_ID:
         raise NotFound(f"No campaign {campaign!r}.")
-    return {"pk": int(campaign)}
+    return {"pk": number}
 
 
 def campaign_get_for_labeler(*, labeler: AbstractBaseUser, campaign: str | int) -> Campaign:
