@@ -173,6 +173,7 @@ def test_a_campaign_number_too_long_for_int_is_not_found(api, client, labeler):
     digits = "9" * 5000
     assert api.get(f"/api/campaigns/{digits}/stats/").status_code == 404
     assert api.get(f"/api/campaigns/{digits}/next/").status_code == 404
+    assert api.get("/api/campaigns/²/stats/").status_code == 404  # a digit to str.isdigit, not to int()
     client.force_login(labeler)
     assert client.get(f"/campaigns/{digits}/").status_code == 404
 
