@@ -66,7 +66,9 @@ def _refusal(reason: str, *, assignment: Assignment) -> ServiceError:
             "item went back to the pool. Nothing was recorded; take the next item.",
             assignment_id=assignment.pk,
         )
-    return NotFound(f"No assignment {assignment.pk} for you.")
+    if reason == NOT_FOUND:
+        return NotFound(f"No assignment {assignment.pk} for you.")
+    raise ValueError(f"annotator_answer refused with an unknown reason {reason!r}")  # SQL and Python disagree
 
 
 def _answer_price(*, assignment: Assignment, milliseconds: int) -> ItemPrice:
