@@ -223,15 +223,75 @@ class Completion(models.Model):
 
 class ComparisonPurpose(models.TextChoices):
     TRAIN = "train", "Train"
-    EVAL = "eval", "Evaluation"
+    # The acquisition's uniform random share: the reward model's held-out set (stored as "eval" since round 1).
+    CONTROL = "eval", "Random control"
     GOLD = "gold", "Gold (known answer)"
+    # Battles and blind ratings of an evaluation run: never training data for a reward model.
+    EVALUATION = "evaluation", "Blind evaluation"
+
+
+class EvaluationState(models.TextChoices):
+    SAMPLING = "sampling", "Sampling the checkpoints"
+    LABELING = "labeling", "Labeling"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class EvaluationRun(models.Model):
+    """A blind evaluation of some of a campaign's checkpoints on held-out prompts.
+
+    Its sampling step (a GPU task, claimed like a round step) samples every checkpoint once per prompt and
+    publishes, in one transaction, battles (every pair of checkpoints on every prompt, as comparisons) and blind
+    ratings (`ratings_per_checkpoint` samples of each rated checkpoint, as rating items), all with purpose
+    `evaluation` and this run as their `evaluation`. Labelers answer them like any item and never see whence they came.
+    """
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="evaluations")
+    number = models.PositiveIntegerField()
+    state = models.CharField(max_length=16, choices=EvaluationState.choices, default=EvaluationState.SAMPLING)
+    checkpoints = models.ManyToManyField(PolicyCheckpoint, related_name="evaluations")
+    rated_checkpoints = models.ManyToManyField(PolicyCheckpoint, related_name="rated_in_evaluations", blank=True)
+    prompt_ids = models.JSONField(default=list, help_text="The held-out prompts sampled, in order.")
+    ratings_per_checkpoint = models.PositiveSmallIntegerField(default=0)
+    judgements_wanted = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    step_owner = models.CharField(max_length=64, blank=True)
+    step_started_at = models.DateTimeField(null=True, blank=True)
+    step_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "number"], name="evaluation_number_unique")]
+        ordering = ["campaign", "number"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign.name} evaluation {self.number} ({self.state})"
+
+
+class LeaderboardSnapshot(models.Model):
+    """A campaign's leaderboard as computed from the answers so far (`answers` of them): the fit with its
+    bootstrap takes seconds, so pages read the latest snapshot and a refresh writes a new one."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="leaderboards")
+    answers = models.PositiveIntegerField(help_text="Evaluation answers the snapshot was computed from.")
+    data = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["campaign", "-id"]
 
 
 class Comparison(models.Model):
     """One unit of labeling work.
 
-    Pairwise campaigns: a prompt with two completions to compare. Rating campaigns: `completion_b` is
-    empty and the labeler rates `completion_a` alone. Either way it wants `judgements_wanted` labels from
+    A pairwise item: a prompt with two completions to compare. A rating item: `completion_b` is empty and the
+    labeler rates `completion_a` alone. A campaign's items are of its task kind, except an evaluation's blind
+    ratings, which are rating items in any campaign; the item's kind is always read from `completion_b`. Either way it wants `judgements_wanted` labels from
     different labelers, and is handed out through `Assignment`s.
     """
 
@@ -240,7 +300,11 @@ class Comparison(models.Model):
     prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="comparisons")
     completion_a = models.ForeignKey(Completion, on_delete=models.PROTECT, related_name="+")
     completion_b = models.ForeignKey(Completion, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    purpose = models.CharField(max_length=8, choices=ComparisonPurpose.choices, default=ComparisonPurpose.TRAIN)
+    purpose = models.CharField(max_length=16, choices=ComparisonPurpose.choices, default=ComparisonPurpose.TRAIN)
+    evaluation = models.ForeignKey(
+        EvaluationRun, on_delete=models.PROTECT, null=True, blank=True, related_name="items",
+        help_text="The evaluation run that published this item (purpose evaluation).",
+    )
     acquisition_score = models.FloatField(null=True, blank=True)
     priority = models.FloatField(default=0, help_text="Higher is served first.")
     judgements_wanted = models.PositiveSmallIntegerField(default=1, validators=[MinValueValidator(1)])
@@ -361,10 +425,15 @@ class Rating(models.Model):
 
 class LedgerCategory(models.TextChoices):
     LABELING = "labeling", "Labeling"
+    EVALUATION = "evaluation", "Evaluation labeling"
     GPU = "gpu", "GPU"
     CONTRACTOR = "contractor", "Contractor"
     PLATFORM_FEE = "platform_fee", "Platform fee"
     OTHER = "other", "Other"
+
+
+# What an answer is charged under: labeler pay on training items, and apart from it on evaluation items.
+ANSWER_CHARGE_CATEGORIES = (LedgerCategory.LABELING, LedgerCategory.EVALUATION)
 
 
 class LedgerEntry(models.Model):
@@ -404,7 +473,7 @@ class LedgerEntry(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["assignment"],
-                condition=Q(category="labeling", reverses__isnull=True, assignment__isnull=False),
+                condition=Q(category__in=["labeling", "evaluation"], reverses__isnull=True, assignment__isnull=False),
                 name="ledger_one_labeling_charge_per_assignment",
             ),
             models.UniqueConstraint(

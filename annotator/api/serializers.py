@@ -4,7 +4,7 @@ from django.utils import timezone
 from rest_framework import exceptions, serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 
-from annotator.core.sides import SCREEN_CHOICES, screen_choice, screen_texts
+from annotator.core.sides import SCREEN_CHOICES, item_kind, screen_choice, screen_texts
 from annotator.models import Assignment, Campaign, RatingValue, TaskKind
 from annotator.services.judgements import MAX_MILLISECONDS, MAX_RATIONALE_CHARS
 from annotator.services.sign_in import LOCKED_MESSAGE, sign_in_locked
@@ -73,11 +73,15 @@ class NextItemSerializer(serializers.Serializer):
 
     assignment_id = serializers.IntegerField(source="pk")
     campaign = serializers.CharField(source="comparison.campaign.name")
-    task_kind = serializers.ChoiceField(choices=TaskKind.choices, source="comparison.campaign.task_kind")
+    task_kind = serializers.SerializerMethodField(help_text="pairwise or rating: the item's own kind (a pairwise "
+                                                  "campaign may serve rating items).")
     prompt = serializers.CharField(source="comparison.prompt.text")
     first = serializers.SerializerMethodField(help_text="Shown first (left). For a rating item, the text to rate.")
     second = serializers.SerializerMethodField(help_text="Shown second (right); null for a rating item.")
     leased_until = serializers.DateTimeField(help_text="Answer before this instant, or the item goes back to the pool.")
+
+    def get_task_kind(self, assignment: Assignment) -> str:
+        return item_kind(assignment.comparison)
 
     def get_first(self, assignment: Assignment) -> str:
         return screen_texts(assignment)[0]
@@ -102,7 +106,7 @@ def next_item_data(assignment: Assignment) -> dict:
     return {
         "assignment_id": assignment.pk,
         "campaign": campaign.name,
-        "task_kind": campaign.task_kind,
+        "task_kind": item_kind(assignment.comparison),
         "prompt": assignment.comparison.prompt.text,
         "first": first,
         "second": second,

@@ -6,11 +6,16 @@ that completion B was shown first. An answer names "first" / "second" / "tie" / 
 "a" / "b" / "tie" / "both_bad" of the comparison. Showing and recording go through this one rule.
 """
 
-from annotator.models import Assignment, Choice
+from annotator.models import Assignment, Choice, Comparison, TaskKind
 
 FIRST = "first"
 SECOND = "second"
 SCREEN_CHOICES = [FIRST, SECOND, Choice.TIE.value, Choice.BOTH_BAD.value]
+
+
+def item_kind(comparison: Comparison) -> str:
+    """An item's own kind: a rating item has no completion B (annotator_answer reads it by the same rule)."""
+    return TaskKind.RATING.value if comparison.completion_b_id is None else TaskKind.PAIRWISE.value
 
 
 def completion_choice(*, screen_choice: str, swapped: bool) -> str:

@@ -177,7 +177,7 @@ def round_reward_model_accuracy(*, round_: Round) -> dict[str, dict]:
     counts = (
         Judgement.objects.filter(
             assignment__comparison__round=round_,
-            assignment__comparison__purpose__in=[ComparisonPurpose.EVAL, ComparisonPurpose.TRAIN],
+            assignment__comparison__purpose__in=[ComparisonPurpose.CONTROL, ComparisonPurpose.TRAIN],
             choice__in=[Choice.A, Choice.B], **{f"{a_score}__isnull": False, f"{b_score}__isnull": False},
         )
         .annotate(predicted=Case(

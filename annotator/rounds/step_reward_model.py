@@ -51,7 +51,7 @@ def preference_pairs_export(*, round_: Round) -> PreferenceExport:
         tie = judgement.choice == Choice.TIE
         export.ties += tie
         pair = PreferencePair(prompt=comparison.prompt.text, chosen=chosen, rejected=rejected, tie=tie, strength=judgement.strength)
-        (export.heldout if comparison.purpose == ComparisonPurpose.EVAL else export.train).append(pair)
+        (export.heldout if comparison.purpose == ComparisonPurpose.CONTROL else export.train).append(pair)
     return export
 
 

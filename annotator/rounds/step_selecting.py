@@ -78,7 +78,7 @@ def select_pairs(context: StepContext, round_: Round):
         PairToPublish(
             completion_a=pick.key[0], completion_b=pick.key[1], prompt_id=pool[pick.key][0].prompt_id,
             # Round 0 is random throughout; later, the random control share is the reward model's held-out set.
-            purpose=ComparisonPurpose.EVAL if pick.is_control and round_.number > 0 else ComparisonPurpose.TRAIN,
+            purpose=ComparisonPurpose.CONTROL if pick.is_control and round_.number > 0 else ComparisonPurpose.TRAIN,
             acquisition_score=float(pick.score),
         )
         for pick in selected

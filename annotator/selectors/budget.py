@@ -14,6 +14,7 @@ from django.db.models import Count, DecimalField, IntegerField, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce, Trunc
 
 from annotator.models import (
+    ANSWER_CHARGE_CATEGORIES,
     Assignment,
     AssignmentStatus,
     Campaign,
@@ -32,7 +33,8 @@ SECONDS_PER_HOUR = Decimal(3600)
 PROJECTION_WINDOW = timedelta(days=7)
 # A younger spending history is stretched to this so a burst of a few minutes does not project a crazy rate.
 PROJECTION_MIN_WINDOW = timedelta(hours=1)
-LABELING_CATEGORIES = (LedgerCategory.LABELING, LedgerCategory.PLATFORM_FEE)
+# Labeling money: answers on training and on evaluation items (ANSWER_CHARGE_CATEGORIES) and the fee on them.
+LABELING_CATEGORIES = (*ANSWER_CHARGE_CATEGORIES, LedgerCategory.PLATFORM_FEE)
 USEFUL_CHOICES = (Choice.A, Choice.B)  # a tie or "both bad" teaches the reward model nothing
 
 ZERO = Decimal("0")
@@ -391,7 +393,7 @@ def spend_projection(*, campaign: Campaign, now: datetime, remaining: Decimal | 
     sums = window.aggregate(
         spent=_sum("amount"),
         labeling=_sum("amount", category__in=LABELING_CATEGORIES),
-        items=Count("pk", filter=Q(category=LedgerCategory.LABELING, assignment__isnull=False, reverses__isnull=True)),
+        items=Count("pk", filter=Q(category__in=ANSWER_CHARGE_CATEGORIES, assignment__isnull=False, reverses__isnull=True)),
     )
     return Projection(
         window_start=start,

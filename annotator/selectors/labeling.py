@@ -11,7 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from annotator.models import Assignment, Campaign, TaskKind
 from annotator.selectors.campaigns import campaign_progress_for_labeler, campaigns_active
-from annotator.core.sides import screen_texts
+from annotator.core.sides import item_kind, screen_texts
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,10 @@ def campaign_cards_for_labeler(*, labeler: AbstractBaseUser, now: datetime | Non
     ]
 
 
-def labeling_item(*, assignment: Assignment, campaign: Campaign) -> LabelingItem:
-    """Lay out an assignment of `campaign` (comparison, prompt and completions loaded) on the screen's sides."""
-    is_rating = campaign.task_kind == TaskKind.RATING
+def labeling_item(*, assignment: Assignment) -> LabelingItem:
+    """Lay out an assignment (comparison, prompt and completions loaded) on the screen's sides; an item with no
+    completion B is rated alone, whatever its campaign's kind."""
+    is_rating = item_kind(assignment.comparison) == TaskKind.RATING
     left, right = (assignment.comparison.completion_a.text, None) if is_rating else screen_texts(assignment)
     return LabelingItem(
         assignment_id=assignment.pk, prompt=assignment.comparison.prompt.text, left=left, right=right, is_rating=is_rating

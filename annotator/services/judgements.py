@@ -52,10 +52,9 @@ def _validate_common(*, rationale: str, milliseconds) -> int:
 
 
 def _refusal(reason: str, *, assignment: Assignment) -> ServiceError:
-    campaign = assignment.comparison.campaign
     if reason == WRONG_KIND:
-        kind = "a rating" if campaign.task_kind == TaskKind.RATING else "a pairwise judgement"
-        return InvalidInput(f"Assignment {assignment.pk} belongs to campaign {campaign.name!r}, which wants {kind}.")
+        kind = "a rating" if assignment.comparison.completion_b_id is None else "a pairwise judgement"
+        return InvalidInput(f"Assignment {assignment.pk} is an item that wants {kind}.")
     if reason == ALREADY_SUBMITTED:
         return AlreadySubmitted(
             f"Assignment {assignment.pk} was already answered; the first answer stands.", assignment_id=assignment.pk

@@ -18,7 +18,11 @@ LANGUAGE plpgsql AS $function$
 DECLARE
     item record;
 BEGIN
-    SELECT a.id, a.labeler_id, a.status, a.leased_until, a.comparison_id, c.campaign_id, c.round_id, k.task_kind
+    -- The item's kind is its own (a rating item has no completion B), not its campaign's: an evaluation's blind
+    -- ratings are rating items in a pairwise campaign.
+    SELECT a.id, a.labeler_id, a.status, a.leased_until, a.comparison_id, c.campaign_id, c.round_id,
+           CASE WHEN c.completion_b_id IS NULL THEN 'rating' ELSE 'pairwise' END AS task_kind,
+           CASE WHEN c.purpose = 'evaluation' THEN 'evaluation' ELSE 'labeling' END AS charge_category
       INTO item
       FROM annotator_assignment a
       JOIN annotator_comparison c ON c.id = a.comparison_id
@@ -54,17 +58,18 @@ BEGIN
     END IF;
     UPDATE annotator_assignment SET status = 'submitted', submitted_at = answered_at WHERE id = p_assignment;
 
-    -- The charge of an answer: the labeler's pay, and the platform fee when there is one. A unique constraint on
-    -- (assignment, labeling) makes a second charge for the same assignment impossible.
+    -- The charge of an answer: the labeler's pay (under `evaluation` for an evaluation's item, so its spend shows
+    -- apart), and the platform fee when there is one. A unique constraint on the assignment's pay charge makes a
+    -- second charge for the same assignment impossible.
     INSERT INTO annotator_ledgerentry
         (campaign_id, category, amount, quantity, unit, labeler_id, assignment_id, round_id, task_ref, device_type,
          seconds_on_page, reverses_id, recorded_by_id, reason, created_at)
     SELECT item.campaign_id, e.category, e.amount, 1, p_unit, item.labeler_id, item.id, item.round_id, '', '',
            e.seconds, NULL, NULL, e.reason, stored_at
-      FROM (VALUES (1, 'labeling', p_pay, p_paid_seconds, 'judgement accepted'),
+      FROM (VALUES (1, item.charge_category, p_pay, p_paid_seconds, 'judgement accepted'),
                    (2, 'platform_fee', p_fee, NULL, 'platform fee on judgement'))
            AS e (position, category, amount, seconds, reason)
-     WHERE e.category = 'labeling' OR e.amount <> 0
+     WHERE e.position = 1 OR e.amount <> 0
      ORDER BY e.position;
 
     -- One more answer on the comparison; the last one wanted closes it, so claims no longer scan past it. The row

@@ -17,7 +17,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
-from annotator.models import Campaign, Choice, TaskKind
+from annotator.models import Campaign, Choice, RatingValue, TaskKind
 from annotator.selectors.campaigns import campaign_progress_for_labeler
 from annotator.selectors.labeling import campaign_cards_for_labeler, labeling_item
 from annotator.services.access import campaign_get_for_labeler, labeler_profile_get
@@ -71,7 +71,7 @@ def _work_context(*, labeler: AbstractBaseUser, campaign: Campaign, notice: str 
     return {
         "campaign": campaign,
         "state": state,
-        "item": labeling_item(assignment=leases[0], campaign=campaign) if leases else None,
+        "item": labeling_item(assignment=leases[0]) if leases else None,
         "progress": campaign_progress_for_labeler(labeler=labeler, campaign=campaign),
         "notice": notice,
     }
@@ -122,7 +122,9 @@ def _submit_answer(*, labeler: AbstractBaseUser, campaign: Campaign, assignment_
     answer = form.get("answer", "")
     rationale = form.get("rationale", "")
     milliseconds = form.get("milliseconds", "")
-    if campaign.task_kind == TaskKind.RATING:
+    # The answer names its kind (the two sets of answers are apart); the item's own kind is checked where it is
+    # stored. An answer of neither kind is refused in the words of the campaign's kind.
+    if answer in RatingValue.values or (answer not in PAGE_ANSWERS and campaign.task_kind == TaskKind.RATING):
         rating_submit(
             labeler=labeler, assignment_id=assignment_id, value=answer, rationale=rationale, milliseconds=milliseconds
         )

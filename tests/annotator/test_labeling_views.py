@@ -221,7 +221,7 @@ def test_rating_mode(labeler_client, labeler):
     assert escape(item.completion_a.text) in html
     assert 'value="positive"' in html and 'value="negative"' in html and 'id="side-right"' not in html
     bad = labeler_client.post(answer_url(campaign, held.pk), {"answer": "left", "milliseconds": "10"}, **HTMX)
-    assert bad.status_code == 400 and "value must be one of" in bad.content.decode()
+    assert bad.status_code == 400 and "wants a rating" in bad.content.decode()
     ok = labeler_client.post(answer_url(campaign, held.pk), {"answer": "neutral", "milliseconds": "1200"}, **HTMX)
     assert ok.status_code == 200
     rating = Rating.objects.get(assignment=held)

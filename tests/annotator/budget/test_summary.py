@@ -25,7 +25,7 @@ def test_money_gpu_and_breakdowns(funded_campaign):
     )
     assert {c.category: (c.entries, c.amount) for c in s.categories} == {
         "labeling": (5, Decimal("0.5000")), "gpu": (1, Decimal("1.0000")), "contractor": (1, Decimal("2.0000")),
-        "platform_fee": (5, Decimal("0.0500")), "other": (0, Decimal("0")),
+        "platform_fee": (5, Decimal("0.0500")), "other": (0, Decimal("0")), "evaluation": (0, Decimal("0")),
     }
     rounds = [(r.round.number if r.round else None, r.items, r.labeling, r.gpu, r.gpu_hours, r.other, r.total) for r in s.rounds]
     assert rounds == [

@@ -140,7 +140,7 @@ def test_reward_model_accuracy_on_control_and_chosen_pairs(staff_client, campaig
     """The round page shows how often labels agree with the reward model that chose the pairs, apart for the
     random control pairs and the acquired ones; ties, both-bad, equal and missing scores are left out."""
     round1 = Round.objects.create(campaign=campaign, number=1, state=RoundState.LABELING)
-    _judged_pair(campaign, round1, purpose=ComparisonPurpose.EVAL, scores=(1.0, 0.0), choices=["a", "a", "b", "tie"])
+    _judged_pair(campaign, round1, purpose=ComparisonPurpose.CONTROL, scores=(1.0, 0.0), choices=["a", "a", "b", "tie"])
     _judged_pair(campaign, round1, purpose=ComparisonPurpose.TRAIN, scores=(0.2, 0.5), choices=["a", "a", "b"])
     _judged_pair(campaign, round1, purpose=ComparisonPurpose.TRAIN, scores=(0.3, 0.3), choices=["a"])  # no prediction
     _judged_pair(campaign, round1, purpose=ComparisonPurpose.TRAIN, scores=(None, 0.3), choices=["b"])  # unscored
@@ -148,7 +148,7 @@ def test_reward_model_accuracy_on_control_and_chosen_pairs(staff_client, campaig
 
     accuracy = round_reward_model_accuracy(round_=round1)
     assert accuracy == {
-        ComparisonPurpose.EVAL: {"agreed": 2, "judged": 3, "accuracy": 2 / 3},
+        ComparisonPurpose.CONTROL: {"agreed": 2, "judged": 3, "accuracy": 2 / 3},
         ComparisonPurpose.TRAIN: {"agreed": 1, "judged": 3, "accuracy": 1 / 3},
     }
     html = staff_client.get(reverse("rounds:round", args=[campaign.name, 1])).content.decode()
