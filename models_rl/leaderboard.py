@@ -23,6 +23,10 @@ empirical rate over direct battles with the baseline (ties half) and a Wilson sc
 variance is below p (1 - p), so the interval is conservative. Why Wilson rather than the bootstrap here: a
 checkpoint that won all of its 12 battles gets [0.76, 1.0], not a bootstrap's degenerate [1.0, 1.0].
 
+Point fit alone. `fit_ratings` gives the raw ratings without intervals (the same fit as the leaderboard's rating
+column, so the numbers agree exactly); the battle scheduler refits it after every few labels, where a bootstrap
+would cost a thousand fits for nothing it uses.
+
 Why scipy and not a ranking library: evalica and choix fit plain BT but none takes a covariate, so the length
 control would need a hand-written fit anyway; one objective for both ratings keeps the raw and controlled
 numbers comparable, differing only by the length term. (arena-rank does both but pins another numpy and jax.)
@@ -109,6 +113,14 @@ def _validate(battles: list[Battle], config: LeaderboardConfig) -> bool:
         raise ValueError(f"bootstrap must be at least 1, got {config.bootstrap}")
     if not 0.0 < config.confidence < 1.0:
         raise ValueError(f"confidence must lie in (0, 1), got {config.confidence}")
+    return _validate_battles(battles, config.baseline)
+
+
+def _validate_battles(battles: list[Battle], baseline: str) -> bool:
+    """The checks on the battles themselves, shared by the leaderboard and the point fit (which has no
+    bootstrap or confidence to check). Returns whether the battles carry lengths."""
+    if not battles:
+        raise ValueError("no battles: a leaderboard needs at least one")
     with_lengths = 0
     for i, battle in enumerate(battles):
         if battle.outcome not in OUTCOMES:
@@ -125,9 +137,9 @@ def _validate(battles: list[Battle], config: LeaderboardConfig) -> bool:
     if 0 < with_lengths < len(battles):
         raise ValueError(f"{with_lengths} of {len(battles)} battles carry lengths: give them for all or none")
     models = {b.model_a for b in battles} | {b.model_b for b in battles}
-    if config.baseline not in models:
-        raise ValueError(f"baseline {config.baseline!r} is in no battle (models: {sorted(models)})")
-    _check_connected(battles, config.baseline, models)
+    if baseline not in models:
+        raise ValueError(f"baseline {baseline!r} is in no battle (models: {sorted(models)})")
+    _check_connected(battles, baseline, models)
     return with_lengths > 0
 
 
@@ -183,16 +195,39 @@ def _wilson(score: float, n: int, confidence: float) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def _encode(battles: list[Battle]) -> tuple[list[str], dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
+    """Models sorted by name, their indices, and the battles as index arrays a, b and targets y (A's score)."""
+    models = sorted({bt.model_a for bt in battles} | {bt.model_b for bt in battles})
+    index = {m: i for i, m in enumerate(models)}
+    a = np.array([index[bt.model_a] for bt in battles])
+    b = np.array([index[bt.model_b] for bt in battles])
+    y = np.array([SCORE_OF_A[bt.outcome] for bt in battles])
+    return models, index, a, b, y
+
+
+def _raw_ratings(a: np.ndarray, b: np.ndarray, y: np.ndarray, n_models: int, baseline_index: int,
+                 l2: float) -> np.ndarray:
+    """The raw (no length term) point ratings: one home for the fit that the leaderboard and fit_ratings share."""
+    return _to_ratings(_fit(a, b, None, y, np.ones(len(y)), n_models, l2), baseline_index)
+
+
+def fit_ratings(battles: list[Battle], baseline: str) -> dict[str, float]:
+    """Raw Bradley-Terry point ratings (no bootstrap, no length term) on the leaderboard's scale, the baseline at
+    1000: the same numbers as the leaderboard's `rating` column, for callers that need only the point fit (the
+    battle scheduler). Lengths, if given, are checked as the leaderboard checks them and otherwise ignored.
+    Raises ValueError on bad input, including a model with no chain of battles to the baseline."""
+    _validate_battles(battles, baseline)
+    models, index, a, b, y = _encode(battles)
+    ratings = _raw_ratings(a, b, y, len(models), index[baseline], LeaderboardConfig(baseline=baseline).l2)
+    return {m: float(ratings[i]) for m, i in index.items()}
+
+
 def fit_leaderboard(battles: list[Battle], config: LeaderboardConfig) -> Leaderboard:
     """Raw and length-controlled Bradley-Terry ratings with bootstrap intervals, and win rates against the
     baseline with Wilson intervals; deterministic for a given seed. Raises ValueError on bad input."""
     has_lengths = _validate(battles, config)
-    models = sorted({b.model_a for b in battles} | {b.model_b for b in battles})
-    index = {m: i for i, m in enumerate(models)}
+    models, index, a, b, y = _encode(battles)
     base = index[config.baseline]
-    a = np.array([index[b.model_a] for b in battles])
-    b = np.array([index[b.model_b] for b in battles])
-    y = np.array([SCORE_OF_A[b.outcome] for b in battles])
     d = None
     if has_lengths:
         len_a = np.array([bt.length_a for bt in battles], dtype=np.float64)
@@ -201,7 +236,7 @@ def fit_leaderboard(battles: list[Battle], config: LeaderboardConfig) -> Leaderb
         d = np.divide(len_a - len_b, total, out=np.zeros_like(total), where=total > 0)
 
     ones = np.ones(len(battles))
-    raw = _to_ratings(_fit(a, b, None, y, ones, len(models), config.l2), base)
+    raw = _raw_ratings(a, b, y, len(models), base, config.l2)
     controlled = _fit(a, b, d, y, ones, len(models), config.l2) if d is not None else None
 
     # Bootstrap: resample battles with replacement as multinomial counts, refit, anchor each replicate.

@@ -7,7 +7,7 @@ from dataclasses import asdict
 
 import pytest
 
-from models_rl.leaderboard import Battle, LeaderboardConfig, fit_leaderboard
+from models_rl.leaderboard import Battle, LeaderboardConfig, fit_leaderboard, fit_ratings
 
 MODELS = ["base", "round1", "round2", "star"]
 
@@ -129,3 +129,25 @@ def test_bad_input_is_a_clear_value_error(battles, baseline, message):
 def test_a_bootstrap_count_below_one_is_refused():
     with pytest.raises(ValueError, match="bootstrap must be at least 1"):
         fit_leaderboard([Battle("base", "x", "a")], LeaderboardConfig(baseline="base", bootstrap=0))
+
+
+def test_the_point_fit_gives_the_leaderboards_raw_ratings_without_a_bootstrap():
+    battles = length_only_battles(seed=5)
+    board = fit_leaderboard(battles, LeaderboardConfig(baseline="base", bootstrap=1))
+    ratings = fit_ratings(battles, "base")
+    assert set(ratings) == set(MODELS)
+    for s in board.standings:
+        assert ratings[s.model] == pytest.approx(s.rating, abs=1e-6)
+    assert ratings["base"] == 1000.0
+
+
+@pytest.mark.parametrize("battles, message", [
+    ([], "no battles"),
+    ([Battle("x", "y", "a")], "baseline 'base' is in no battle"),
+    ([Battle("base", "x", "a"), Battle("y", "z", "b")], "no chain of battles links ['y', 'z']"),
+    ([Battle("base", "x", "draw")], "unknown outcome 'draw'"),
+])
+def test_the_point_fit_refuses_what_the_leaderboard_refuses(battles, message):
+    with pytest.raises(ValueError) as error:
+        fit_ratings(battles, "base")
+    assert message in str(error.value)
