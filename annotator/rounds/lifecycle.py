@@ -41,19 +41,22 @@ STEP_WORK: dict[str, StepWork] = {
 }
 
 
-class _Heartbeat:
-    """Beats the step's heartbeat from a thread while the work runs (model loading reports no progress)."""
+class Heartbeat:
+    """Beats a step's heartbeat from a thread while the work runs (model loading reports no progress).
 
-    def __init__(self, *, round_id: int, task_id: str):
-        self._round_id, self._task_id = round_id, task_id
+    `beat()` records a sign of life and says whether the task still holds its step; the thread stops when not.
+    """
+
+    def __init__(self, *, name: str, beat: Callable[[], bool]):
+        self._beat = beat
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-round-{round_id}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{name}", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         try:
             while not self._stop.wait(HEARTBEAT_SECONDS):
-                if not round_step_heartbeat(round_id=self._round_id, task_id=self._task_id):
+                if not self._beat():
                     return
         finally:
             connection.close()  # this thread's own connection
@@ -81,7 +84,10 @@ def run_step(*, round_id: int, step: str, task_id: str, work: StepWork, in_worke
     if not round_step_claim(round_id=round_id, step=step, task_id=task_id):
         logger.info("Round %s step %s: not claimable by task %s (finished, or held by a live task).", round_id, step, task_id)
         return "skipped"
-    heartbeat = _Heartbeat(round_id=round_id, task_id=task_id) if in_worker else None
+    heartbeat = None
+    if in_worker:
+        heartbeat = Heartbeat(name=f"round-{round_id}",
+                              beat=lambda: round_step_heartbeat(round_id=round_id, task_id=task_id))
     try:
         round_ = Round.objects.select_related("campaign").get(pk=round_id)
         needs_gpu = round_step_needs_gpu(round_=round_, step=step)

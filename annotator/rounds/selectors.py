@@ -97,9 +97,11 @@ def round_reward_model(*, round_: Round) -> RewardModel | None:
 
 def judgements_for_training(*, campaign: Campaign, before_number: int) -> QuerySet[Judgement]:
     """Every judgement of the campaign on comparisons of rounds before `before_number` (or of no round),
-    with the texts the export needs, in a stable order."""
+    with the texts the export needs, in a stable order. Never an evaluation's battles: they are on held-out
+    prompts, and a reward model that learnt from them would be judged on its own training data."""
     return (
         Judgement.objects.filter(assignment__comparison__campaign=campaign, assignment__comparison__completion_b__isnull=False)
+        .exclude(assignment__comparison__purpose=ComparisonPurpose.EVALUATION)
         .filter(Q(assignment__comparison__round__isnull=True) | Q(assignment__comparison__round__number__lt=before_number))
         .select_related(
             "assignment__comparison__prompt",

@@ -6,6 +6,7 @@ The queue is given where the task is sent (annotator.rounds.step_tasks) and by C
 
 from celery import shared_task
 
+from annotator.evaluation.runs import evaluation_task_run
 from annotator.models import RoundState
 from annotator.rounds.lifecycle import step_task_run
 
@@ -34,3 +35,9 @@ def sample_completions(self, round_id: int) -> str:
 def select_pairs(self, round_id: int) -> str:
     return step_task_run(round_id=round_id, step=RoundState.SELECTING, task_id=self.request.id,
                          in_worker=not self.request.is_eager)
+
+
+@shared_task(name="worker.tasks.gpu.sample_evaluation", **GPU_TASK_OPTIONS)
+def sample_evaluation(self, run_id: int) -> str:
+    """An evaluation run's sampling step (annotator.evaluation.runs sends it by this name)."""
+    return evaluation_task_run(run_id=run_id, task_id=self.request.id, in_worker=not self.request.is_eager)
