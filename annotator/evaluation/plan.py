@@ -64,7 +64,7 @@ class EvaluationPlan:
         lines = [
             f"Checkpoints ({len(self.checkpoints)}): {names}",
             f"Held-out prompts: {len(self.prompt_ids)}",
-            f"Battles: {self.pairs} pairs x {len(self.prompt_ids)} prompts = {self.battles}",
+            f"Battles: {self.pairs} pair{'s' * (self.pairs != 1)} x {len(self.prompt_ids)} prompts = {self.battles}",
             f"Blind ratings: {self.ratings_per_checkpoint} each of {rated}" if self.rated else "Blind ratings: none",
             f"Answers wanted: {self.answers} ({self.judgements_wanted} per item)",
             f"Labeling: {self.labeling_cost} {self.campaign.currency}; sampling: {self.gpu_seconds} GPU-seconds on "

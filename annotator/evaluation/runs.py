@@ -171,7 +171,9 @@ def evaluation_task_run(*, run_id: int, task_id: str, in_worker: bool) -> str:
         device_type = device_name()
         gpu_step_check(campaign=run.campaign, step=SAMPLING_STEP, device_type=device_type)
         started = time.monotonic()
-        samples = evaluation_sample(run=run, task_id=task_id)
+        samples = evaluation_sample(
+            run=run, beat=lambda progress: evaluation_step_heartbeat(run_id=run_id, task_id=task_id, progress=progress)
+        )
         published = evaluation_publish(run_id=run_id, task_id=task_id, samples=samples, device_type=device_type,
                                        seconds=time.monotonic() - started)
         return "done" if published else "lost"

@@ -11,6 +11,7 @@ finishes before more training labels are bought; within the band, `schedule` dec
 import itertools
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -46,9 +47,9 @@ class EvaluationSample:
     reward_uncertainty: float | None
 
 
-def _progress(run_id: int, task_id: str, phase: str):
-    from annotator.evaluation.runs import evaluation_step_heartbeat
-
+def _progress(run_id: int, beat: Callable[[dict], bool], phase: str):
+    """A models_rl progress callback that stores progress (at most once a second) through `beat`, and stops the
+    work (StepLost) once the task no longer holds the step."""
     last = 0.0
 
     def report(update: dict) -> None:
@@ -58,7 +59,7 @@ def _progress(run_id: int, task_id: str, phase: str):
             return
         last = time.monotonic()
         payload = {"phase": phase, "done": done, "total": total, "updated_at": timezone.now().isoformat()}
-        if not evaluation_step_heartbeat(run_id=run_id, task_id=task_id, progress=payload):
+        if not beat(payload):
             raise StepLost(f"evaluation {run_id} sampling")
 
     return report
@@ -68,8 +69,9 @@ def _newest_reward_model(campaign: Campaign) -> RewardModel | None:
     return RewardModel.objects.filter(campaign=campaign).order_by("-pk").first()
 
 
-def evaluation_sample(*, run: EvaluationRun, task_id: str) -> list[EvaluationSample]:
-    """The slow part, outside any transaction: samples of every checkpoint, gold- and reward-model-scored."""
+def evaluation_sample(*, run: EvaluationRun, beat: Callable[[dict], bool]) -> list[EvaluationSample]:
+    """The slow part, outside any transaction: samples of every checkpoint, gold- and reward-model-scored.
+    `beat(progress)` records progress and says whether the task still holds the step."""
     from models_rl.sampling import SamplingConfig, sample
 
     campaign = run.campaign
@@ -84,7 +86,7 @@ def evaluation_sample(*, run: EvaluationRun, task_id: str) -> list[EvaluationSam
                            campaign=campaign, section="sampling")
         n = per_prompt[checkpoint.pk]
         drawn = sample(checkpoint.path, prompt_texts, config, samples_per_prompt=n,
-                       progress=_progress(run.pk, task_id, f"sampling {index + 1}/{len(checkpoints)}"))
+                       progress=_progress(run.pk, beat, f"sampling {index + 1}/{len(checkpoints)}"))
         for position, item in enumerate(drawn):
             # A byte-level model can emit a NUL byte, which PostgreSQL text refuses: show it as U+FFFD instead.
             samples.append(EvaluationSample(checkpoint.pk, run.prompt_ids[position // n],

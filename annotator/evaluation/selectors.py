@@ -4,11 +4,12 @@ with their progress, and the latest leaderboard snapshot. Queries only."""
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 
 from annotator.models import (
     AssignmentStatus,
     Campaign,
+    Comparison,
     ComparisonPurpose,
     EvaluationRun,
     Judgement,
@@ -106,7 +107,11 @@ def evaluation_runs_for_campaign(*, campaign: Campaign) -> QuerySet[EvaluationRu
             item_count=Count("items", distinct=True),
             open_items=Count("items", filter=Q(items__is_open=True), distinct=True),
             battle_count=Count("items", filter=Q(items__completion_b__isnull=False), distinct=True),
-            answers_wanted=Sum("items__judgements_wanted"),
+            # A subquery: summed over the same join as the assignments it would count each item once per lease.
+            answers_wanted=Subquery(
+                Comparison.objects.filter(evaluation=OuterRef("pk")).values("evaluation")
+                .annotate(total=Sum("judgements_wanted")).values("total")
+            ),
             answers_in=Count("items__assignments", filter=Q(items__assignments__status=AssignmentStatus.SUBMITTED),
                              distinct=True),
         )

@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from annotator.evaluation.selectors import leaderboard_latest
 from annotator.models import Campaign
 from annotator.rounds.selectors import (
     campaign_reward_kl_points,
@@ -54,6 +55,7 @@ def campaign_rounds(request: HttpRequest, name: str) -> HttpResponse:
     if request.htmx:
         return render(request, "rounds/campaign.html#round-table", context)
     context["plot"] = reward_kl_plot(campaign_reward_kl_points(campaign=campaign))
+    context["leaderboard"] = leaderboard_latest(campaign=campaign)
     return render(request, "rounds/campaign.html", context)
 
 
@@ -98,6 +100,7 @@ def round_detail(request: HttpRequest, name: str, number: int) -> HttpResponse:
         ],
         "sample_checkpoints": checkpoints,
         "samples": samples,
+        "leaderboard": leaderboard_latest(campaign=campaign),
     })
 
 
