@@ -4,7 +4,9 @@
 2. trains the embedded Shakespeare policy (once; later runs find it on disk);
 3. runs RLHF rounds until the campaign has `--rounds` finished ones, with simulated VADER labelers (noisy)
    working through the HTTP API of the site served from this process; a rerun resumes, never repeats;
-4. prints a table per round and the accounts.
+4. prints a table per round;
+5. evaluates the base and every round's final policy blindly (battles and blind ratings answered by the same
+   simulated labelers) and prints the leaderboard, then the accounts.
 
 `--seed-only` stops after step 1 and adds comparisons cut from the plays, so there is something to label
 at once without training anything.
@@ -15,7 +17,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from annotator.demo.seed import demo_seed
-from annotator.models import Round, RoundState
+from annotator.evaluation.selectors import checkpoint_name, default_evaluation_checkpoints
+from annotator.models import EvaluationRun, EvaluationState, Round, RoundState
 from annotator.rounds.selectors import round_summary
 from annotator.rounds.settings import embedded_base_model_dir
 from annotator.simulation.local_site import local_site_serve
@@ -54,6 +57,7 @@ class Command(BaseCommand):
             except KeyboardInterrupt:
                 raise CommandError("Interrupted. Run `make demo` again: it resumes from the last finished step.") from None
             self._round_table(campaign=campaign)
+            self._evaluate(campaign=campaign, labelers=options["labelers"])
         self._how_to_log_in(summary=summary, rounds_ran=not options["seed_only"])
 
     def _run_rounds(self, *, campaign, rounds: int, labelers: int) -> None:
@@ -73,6 +77,26 @@ class Command(BaseCommand):
             call_command(
                 "run_round", campaign=campaign.name, rounds=to_run, simulate="vader", base_url=base_url,
                 labelers=labelers, noise=DEMO_NOISE, stdout=self.stdout, stderr=self.stderr,
+            )
+
+    def _evaluate(self, *, campaign, labelers: int) -> None:
+        """Blind evaluation of the base against every round's final policy by the same simulated labelers, then
+        the leaderboard; a rerun shows the finished evaluation of the same checkpoints instead of buying another."""
+        finals = [c for c in default_evaluation_checkpoints(campaign=campaign) if c.label in ("base", "final")]
+        if len(finals) < 2:
+            return
+        self.stdout.write(f"\n== Blind evaluation: {', '.join(checkpoint_name(c) for c in finals)} ==")
+        wanted = sorted(c.pk for c in finals)
+        done = any(sorted(run.checkpoints.values_list("pk", flat=True)) == wanted
+                   for run in EvaluationRun.objects.filter(campaign=campaign, state=EvaluationState.DONE))
+        if done:
+            call_command("evaluate", campaign=campaign.name, show=True, stdout=self.stdout, stderr=self.stderr)
+            return
+        with local_site_serve() as base_url:
+            call_command(
+                "evaluate", campaign=campaign.name, checkpoints=",".join(str(pk) for pk in wanted),
+                simulate="vader", base_url=base_url, labelers=labelers, noise=DEMO_NOISE,
+                stdout=self.stdout, stderr=self.stderr,
             )
 
     def _round_table(self, *, campaign) -> None:

@@ -17,6 +17,8 @@ import requests
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from annotator.evaluation.selectors import leaderboard_latest
+from annotator.evaluation.text import leaderboard_text
 from annotator.models import Campaign, Round, RoundState
 from annotator.core.errors import ServiceError
 from annotator.rounds.estimate import round_estimate
@@ -256,6 +258,10 @@ class Command(BaseCommand):
               f"({float(spend['gpu_seconds']):.1f} GPU-seconds), total {spend['total']:.2f} {currency}")
         if round_.error:
             write(self.style.ERROR(f"  error               {round_.error}"))
+        snapshot = leaderboard_latest(campaign=round_.campaign)
+        if snapshot is not None:
+            write(f"  evaluation (manage.py evaluate --campaign {round_.campaign.name} for a new one):")
+            write("  " + leaderboard_text(snapshot.data, answers=snapshot.answers).replace("\n", "\n  "))
 
 
 def _num(value) -> str:
