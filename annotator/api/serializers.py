@@ -1,11 +1,24 @@
 """Small input and output serializers, one per endpoint. Inputs only check shape; services check meaning."""
 
+from collections.abc import Mapping
+
 from django.utils import timezone
 from rest_framework import exceptions, serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.settings import api_settings
 
 from annotator.core.sides import SCREEN_CHOICES, item_kind, screen_choice, screen_texts
-from annotator.models import Assignment, Campaign, RatingValue, TaskKind
+from annotator.evaluation.plan import (
+    DEFAULT_PROMPTS,
+    DEFAULT_RATINGS,
+    MAX_CHECKPOINTS,
+    MAX_JUDGEMENTS_WANTED,
+    MAX_PROMPTS,
+    MAX_RATINGS,
+)
+from annotator.evaluation.selectors import checkpoint_name
+from annotator.models import Assignment, Campaign, EvaluationState, RatingValue, TaskKind
+from annotator.services.access import MAX_ID
 from annotator.services.judgements import MAX_MILLISECONDS, MAX_RATIONALE_CHARS
 from annotator.services.sign_in import LOCKED_MESSAGE, sign_in_locked
 
@@ -218,3 +231,233 @@ class CampaignStatsSerializer(serializers.Serializer):
     gold_agreement = serializers.FloatField(allow_null=True, help_text="Share of gold items answered as known.")
     money = MoneySerializer(allow_null=True, help_text="Staff only; null for labelers.")
     me = ProgressSerializer(allow_null=True, help_text="Your own progress, when you label in this campaign.")
+
+
+# --- evaluation (staff) -----------------------------------------------------------------------------------------
+
+def _checkpoint_ids_field(help_text: str):
+    return serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, max_length=MAX_CHECKPOINTS,
+        help_text=help_text,
+    )
+
+
+class EvaluationStartInputSerializer(serializers.Serializer):
+    """The shape of a start request; `evaluation_plan` checks what it asks for (the checkpoints are the campaign's,
+    the prompts held out, the budget enough). A key it does not know is refused, so a misspelt `dry_run` never
+    starts a run."""
+
+    checkpoints = _checkpoint_ids_field(
+        "Checkpoint ids of this campaign, at least two. Default: the base, every round's final policy and the "
+        "newest round's KL checkpoints."
+    )
+    prompts = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_PROMPTS,
+        help_text=f"Held-out prompts to sample on. Default: {DEFAULT_PROMPTS}, or all when there are fewer.",
+    )
+    ratings_per_checkpoint = serializers.IntegerField(
+        default=DEFAULT_RATINGS, min_value=0, max_value=MAX_RATINGS,
+        help_text="Blind ratings of each rated checkpoint; 0 for none.",
+    )
+    rated_checkpoints = _checkpoint_ids_field(
+        "Which of `checkpoints` to rate blindly. Default: the base and the newest final policy."
+    )
+    judgements_wanted = serializers.IntegerField(
+        default=1, min_value=1, max_value=MAX_JUDGEMENTS_WANTED, help_text="Answers wanted per item."
+    )
+    dry_run = serializers.BooleanField(
+        default=False, help_text="true: answer the plan's figures and cost, and start nothing."
+    )
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(str(key) for key in data if key not in self.fields and key != "csrfmiddlewaretoken")
+            if unknown:
+                raise exceptions.ValidationError(
+                    {api_settings.NON_FIELD_ERRORS_KEY: [f"Unknown field {', '.join(map(repr, unknown))}; "
+                                                         f"the fields are {', '.join(self.fields)}."]}
+                )
+        return super().to_internal_value(data)
+
+    def plan_arguments(self, fields: dict) -> dict:
+        """The checked fields as `evaluation_plan`'s keyword arguments (absent lists and prompts: its defaults)."""
+        return {
+            "checkpoint_ids": fields.get("checkpoints"),
+            "prompts": fields.get("prompts"),
+            "ratings_per_checkpoint": fields["ratings_per_checkpoint"],
+            "rated_checkpoint_ids": fields.get("rated_checkpoints"),
+            "judgements_wanted": fields["judgements_wanted"],
+        }
+
+
+class CheckpointRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="pk")
+    name = serializers.SerializerMethodField(help_text='"base", "round 2" (its final policy) or "round 2 kl_1".')
+    kl = serializers.FloatField(source="kl_from_base", allow_null=True, help_text="KL divergence from the base.")
+
+    def get_name(self, checkpoint) -> str:
+        return checkpoint_name(checkpoint)
+
+
+class EvaluationPlanSerializer(serializers.Serializer):
+    """What a run would evaluate and cost (a dry run's answer); money as decimal strings."""
+
+    dry_run = serializers.SerializerMethodField()
+    checkpoints = CheckpointRefSerializer(many=True)
+    rated = CheckpointRefSerializer(many=True, help_text="The checkpoints rated blindly.")
+    prompts = serializers.SerializerMethodField(help_text="Held-out prompts sampled.")
+    prompt_ids = serializers.ListField(child=serializers.IntegerField())
+    ratings_per_checkpoint = serializers.IntegerField()
+    judgements_wanted = serializers.IntegerField()
+    pairs = serializers.IntegerField()
+    battles = serializers.IntegerField(help_text="Every pair of checkpoints on every prompt.")
+    ratings = serializers.IntegerField()
+    answers = serializers.IntegerField(help_text="(battles + ratings) x judgements_wanted.")
+    labeling_cost = serializers.CharField()
+    gpu_seconds = serializers.CharField(help_text="The sampling step's estimate, from earlier runs.")
+    gpu_cost = serializers.CharField()
+    total_cost = serializers.CharField()
+    currency = serializers.CharField(source="campaign.currency")
+    device_type = serializers.CharField()
+    description = serializers.CharField(source="describe", help_text="The plan in words, one line per figure.")
+
+    def get_dry_run(self, plan) -> bool:
+        return True
+
+    def get_prompts(self, plan) -> int:
+        return len(plan.prompt_ids)
+
+
+class EvaluationRunSerializer(serializers.Serializer):
+    """A run as `evaluation_runs_for_campaign` reads it (with its items and answers counted). Battles and ratings
+    are the published items once sampling is done, the plan's figures before; money as decimal strings."""
+
+    number = serializers.IntegerField()
+    state = serializers.ChoiceField(choices=EvaluationState.choices)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    checkpoints = CheckpointRefSerializer(source="checkpoints.all", many=True)
+    rated = CheckpointRefSerializer(source="rated_checkpoints.all", many=True, help_text="Rated blindly.")
+    prompts = serializers.SerializerMethodField(help_text="Held-out prompts sampled.")
+    ratings_per_checkpoint = serializers.IntegerField()
+    judgements_wanted = serializers.IntegerField(help_text="Answers wanted per item.")
+    battles = serializers.SerializerMethodField()
+    ratings = serializers.SerializerMethodField()
+    items = serializers.IntegerField(source="item_count", help_text="Published items (0 while sampling).")
+    open_items = serializers.IntegerField()
+    answers_wanted = serializers.SerializerMethodField()
+    answers_in = serializers.IntegerField()
+    labeling_cost = serializers.SerializerMethodField(help_text="The plan's labeling cost.")
+    gpu_cost_estimate = serializers.SerializerMethodField(help_text="The plan's sampling estimate.")
+    progress = serializers.SerializerMethodField(help_text="While sampling: {done, total} samples; else null.")
+    error = serializers.SerializerMethodField(help_text="Why sampling failed; null unless the run failed.")
+
+    def _plan(self, run) -> dict:
+        return run.metrics.get("plan", {})
+
+    def get_prompts(self, run) -> int:
+        return len(run.prompt_ids)
+
+    def get_battles(self, run) -> int:
+        return run.battle_count if run.item_count else self._plan(run).get("battles", 0)
+
+    def get_ratings(self, run) -> int:
+        return run.item_count - run.battle_count if run.item_count else self._plan(run).get("ratings", 0)
+
+    def get_answers_wanted(self, run) -> int:
+        return (run.answers_wanted or 0) if run.item_count else self._plan(run).get("answers", 0)
+
+    def get_labeling_cost(self, run) -> str | None:
+        return self._plan(run).get("labeling_cost")
+
+    def get_gpu_cost_estimate(self, run) -> str | None:
+        return self._plan(run).get("gpu_cost_estimate")
+
+    def get_progress(self, run) -> dict[str, int] | None:
+        return run.metrics.get("progress") if run.state == EvaluationState.SAMPLING else None
+
+    def get_error(self, run) -> str | None:
+        return run.error or None if run.state == EvaluationState.FAILED else None
+
+
+class StandingSerializer(serializers.Serializer):
+    """One checkpoint's row; ratings on the 400 x log10 scale with the base at 1000, 95 % bootstrap intervals."""
+
+    model = serializers.CharField(help_text="The checkpoint id, as text.")
+    checkpoint_id = serializers.IntegerField()
+    name = serializers.CharField()
+    kl = serializers.FloatField(allow_null=True)
+    rating = serializers.FloatField()
+    rating_low = serializers.FloatField()
+    rating_high = serializers.FloatField()
+    battles = serializers.IntegerField()
+    battles_vs_baseline = serializers.IntegerField()
+    win_rate_vs_baseline = serializers.FloatField(allow_null=True, help_text="Ties and both-bad count half a win.")
+    win_rate_low = serializers.FloatField(allow_null=True)
+    win_rate_high = serializers.FloatField(allow_null=True)
+    lc_rating = serializers.FloatField(allow_null=True, help_text="Length-controlled rating.")
+    lc_rating_low = serializers.FloatField(allow_null=True)
+    lc_rating_high = serializers.FloatField(allow_null=True)
+
+
+class BlindRatingSerializer(serializers.Serializer):
+    model = serializers.CharField(help_text="The checkpoint id, as text.")
+    checkpoint_id = serializers.IntegerField()
+    name = serializers.CharField()
+    n = serializers.IntegerField()
+    positive = serializers.IntegerField()
+    neutral = serializers.IntegerField()
+    negative = serializers.IntegerField()
+    mean = serializers.FloatField(allow_null=True, help_text="positive 1, neutral 0, negative -1.")
+    low = serializers.FloatField(allow_null=True)
+    high = serializers.FloatField(allow_null=True)
+
+
+class RatingComparisonSerializer(serializers.Serializer):
+    model_x = serializers.CharField()
+    model_y = serializers.CharField()
+    name_x = serializers.CharField()
+    name_y = serializers.CharField()
+    difference = serializers.FloatField(allow_null=True, help_text="mean(y) - mean(x), in [-2, 2].")
+    low = serializers.FloatField(allow_null=True)
+    high = serializers.FloatField(allow_null=True)
+
+
+class RecommendedSerializer(serializers.Serializer):
+    checkpoint_id = serializers.IntegerField()
+    name = serializers.CharField()
+    path = serializers.CharField(help_text="Where its files are: a round can start from it.")
+    rating = serializers.FloatField()
+    rating_low = serializers.FloatField()
+    rating_high = serializers.FloatField()
+    reason = serializers.CharField()
+
+
+class LeaderboardSerializer(serializers.Serializer):
+    """The newest leaderboard snapshot (annotator.evaluation.export.leaderboard_document)."""
+
+    campaign = serializers.CharField()
+    snapshot_id = serializers.IntegerField()
+    answers = serializers.IntegerField(help_text="Evaluation answers the snapshot was computed from.")
+    answers_since = serializers.IntegerField(help_text="Answers given after it was computed.")
+    stale = serializers.BooleanField(help_text="true when answers came in since: POST .../leaderboard/refresh/.")
+    computed_at = serializers.DateTimeField()
+    baseline = serializers.CharField(allow_null=True, help_text="The checkpoint rated 1000 (the base).")
+    tie_rule = serializers.CharField()
+    battles = serializers.IntegerField()
+    bootstrap = serializers.IntegerField()
+    seed = serializers.IntegerField()
+    confidence = serializers.FloatField()
+    length_coefficient = serializers.FloatField(allow_null=True, help_text="> 0: longer texts win.")
+    length_coefficient_low = serializers.FloatField(allow_null=True)
+    length_coefficient_high = serializers.FloatField(allow_null=True)
+    standings = StandingSerializer(many=True, help_text="Best rating first.")
+    not_yet_linked = serializers.ListField(
+        child=serializers.CharField(), help_text="Checkpoints with battles, but none linking them to the base."
+    )
+    ratings = BlindRatingSerializer(many=True, help_text="The blind ratings per checkpoint.")
+    rating_comparisons = RatingComparisonSerializer(many=True, help_text="Each rated checkpoint against the base.")
+    overoptimization = serializers.DictField(
+        help_text="Every checkpoint against sqrt(KL): points, Gao et al.'s fits, the onset sentence."
+    )
+    recommended = RecommendedSerializer(allow_null=True, help_text="The checkpoint a round can start from, or null.")

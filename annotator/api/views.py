@@ -1,10 +1,13 @@
-"""The labeling API. Each view checks who asks, calls one service or selector, and serializes the answer.
+"""The labeling API, and staff's evaluation endpoints (runs, the leaderboard). Each view checks who asks, calls
+one service or selector, and serializes the answer.
 
 Errors from services become 4xx answers in annotator.api.errors. Next item and the two answers are the
 labeling hot path: they skip DRF's request cycle (annotator.api.hot) and check an API token in the first
 statement their service runs.
 """
 
+import csv
+import io
 import json
 import re
 
@@ -26,9 +29,13 @@ from annotator.api.serializers import (
     CampaignSerializer,
     CampaignStatsSerializer,
     ErrorSerializer,
+    EvaluationPlanSerializer,
+    EvaluationRunSerializer,
+    EvaluationStartInputSerializer,
     HistoryEntrySerializer,
     JudgementInputSerializer,
     JudgementOutputSerializer,
+    LeaderboardSerializer,
     NextItemSerializer,
     RatingInputSerializer,
     RatingOutputSerializer,
@@ -38,6 +45,11 @@ from annotator.api.serializers import (
     next_item_data,
     rating_output_data,
 )
+from annotator.evaluation.export import leaderboard_csv_text, leaderboard_document
+from annotator.evaluation.leaderboard import leaderboard_refresh
+from annotator.evaluation.plan import evaluation_plan
+from annotator.evaluation.runs import evaluation_close, evaluation_start
+from annotator.evaluation.selectors import evaluation_run_get, evaluation_runs_for_campaign, leaderboard_latest
 from annotator.selectors.campaigns import campaign_statistics, campaigns_active
 from annotator.selectors.judgements import assignments_answered_by_labeler
 from annotator.services.access import (
@@ -47,7 +59,7 @@ from annotator.services.access import (
     number_from_digits,
 )
 from annotator.services.assignments import assignment_next
-from annotator.core.errors import InvalidInput
+from annotator.core.errors import InvalidInput, NotFound
 from annotator.services.judgements import judgement_submit, rating_submit
 
 ERRORS = {
@@ -261,4 +273,143 @@ class CampaignExportView(APIView):
             content_type="application/jsonl",
         )
         response["Content-Disposition"] = f'attachment; filename="{campaign_row.name}.jsonl"'
+        return response
+
+
+# --- evaluation (staff) -----------------------------------------------------------------------------------------
+
+EVALUATION_NUMBER = OpenApiParameter(
+    "number", {"type": "integer", "minimum": 0}, OpenApiParameter.PATH, description="The run's number in its campaign."
+)
+BUDGET_REFUSAL = {
+    402: OpenApiResponse(ErrorSerializer, description="The campaign's budget cannot cover the plan; nothing was "
+                         "started. `cost` and `left` give the figures."),
+}
+NO_RUN = {404: OpenApiResponse(ErrorSerializer, description="No such campaign, or no run of that number in it.")}
+NO_LEADERBOARD = {404: OpenApiResponse(ErrorSerializer, description="No such campaign, or no leaderboard yet.")}
+_EVALUATION_INPUT = EvaluationStartInputSerializer()
+
+
+def _run_answer(campaign, number: int, *, status_code: int = status.HTTP_200_OK) -> Response:
+    """The run as the runs list shows it (re-read: with no broker its sampling task ran on commit, in this request)."""
+    run = evaluation_runs_for_campaign(campaign=campaign).get(number=number)
+    return Response(EvaluationRunSerializer(run).data, status=status_code)
+
+
+class EvaluationListView(APIView):
+    @extend_schema(
+        summary="A campaign's evaluation runs, newest first (staff)",
+        responses={200: EvaluationRunSerializer(many=True)} | ERRORS,
+    )
+    def get(self, request, campaign: str):
+        campaign_row = campaign_get_for_staff(user=request.user, campaign=campaign)
+        return Response(EvaluationRunSerializer(evaluation_runs_for_campaign(campaign=campaign_row), many=True).data)
+
+    @extend_schema(
+        summary="Check and start an evaluation run (staff)",
+        description="Plans a blind evaluation of the campaign's checkpoints on held-out prompts (every pair on every "
+        "prompt, plus blind ratings) and starts it: 201 with the run, whose sampling step is queued (or has run, "
+        "with no broker). With `dry_run` true: 200 with the plan's figures and cost, and nothing is written. A "
+        "refused plan (400: a checkpoint of another campaign, too few prompts, ...; 402: over budget) writes nothing.",
+        request=EvaluationStartInputSerializer,
+        responses={201: EvaluationRunSerializer, 200: EvaluationPlanSerializer} | ERRORS | BUDGET_REFUSAL,
+    )
+    def post(self, request, campaign: str):
+        campaign_row = campaign_get_for_staff(user=request.user, campaign=campaign)
+        fields = validated(_EVALUATION_INPUT, request.data)
+        plan = evaluation_plan(campaign=campaign_row, device_type="cpu", **_EVALUATION_INPUT.plan_arguments(fields))
+        if fields["dry_run"]:
+            return Response(EvaluationPlanSerializer(plan).data)
+        run = evaluation_start(plan=plan, created_by=request.user)
+        return _run_answer(campaign_row, run.number, status_code=status.HTTP_201_CREATED)
+
+
+class EvaluationCloseView(APIView):
+    @extend_schema(
+        summary="Close a labeling evaluation run now (staff)",
+        description="Its open items close; the answers so far are kept and count on the leaderboard. A run still "
+        "sampling (or failed) has nothing to close: 400. Closing a closed run changes nothing.",
+        parameters=[EVALUATION_NUMBER],
+        request=None,
+        responses={200: EvaluationRunSerializer} | ERRORS | NO_RUN,
+    )
+    def post(self, request, campaign: str, number: int):
+        campaign_row = campaign_get_for_staff(user=request.user, campaign=campaign)
+        run = evaluation_run_get(campaign=campaign_row, number=number)
+        if run is None:
+            raise NotFound(f"Campaign {campaign_row.name!r} has no evaluation {number}.")
+        evaluation_close(run=run, force=True)
+        return _run_answer(campaign_row, run.number)
+
+
+def _no_leaderboard(campaign) -> NotFound:
+    return NotFound(f"No leaderboard yet: campaign {campaign.name!r} has no evaluation answers ranked. Start an "
+                    "evaluation, let labelers answer it, then POST to its leaderboard/refresh/.")
+
+
+class LeaderboardView(APIView):
+    @extend_schema(
+        summary="The newest leaderboard of a campaign's checkpoints (staff)",
+        description="Bradley-Terry ratings from the blind battles (base = 1000, 95 % bootstrap intervals, and "
+        "length-controlled), the blind ratings, the over-optimisation view and the recommended checkpoint, from "
+        "the newest snapshot. `stale`: answers came in since it was computed (POST leaderboard/refresh/). "
+        "404 before the first snapshot.",
+        responses={200: LeaderboardSerializer} | ERRORS | NO_LEADERBOARD,
+    )
+    def get(self, request, campaign: str):
+        campaign_row = campaign_get_for_staff(user=request.user, campaign=campaign)
+        snapshot = leaderboard_latest(campaign=campaign_row)
+        if snapshot is None:
+            raise _no_leaderboard(campaign_row)
+        return Response(leaderboard_document(snapshot=snapshot))
+
+
+class LeaderboardRefreshView(APIView):
+    @extend_schema(
+        summary="Recompute the leaderboard from the answers so far (staff)",
+        description="Closes the runs whose answers are all in, re-prioritises the open battles and stores a new "
+        "snapshot when answers came in since the newest (a bootstrap: seconds). Answers as the GET does; 404 while "
+        "there are no evaluation answers at all.",
+        request=None,
+        responses={200: LeaderboardSerializer} | ERRORS | NO_LEADERBOARD,
+    )
+    def post(self, request, campaign: str):
+        campaign_row = campaign_get_for_staff(user=request.user, campaign=campaign)
+        snapshot = leaderboard_refresh(campaign=campaign_row)
+        if snapshot is None:
+            raise _no_leaderboard(campaign_row)
+        return Response(leaderboard_document(snapshot=snapshot))
+
+
+class CsvRenderer(BaseRenderer):
+    """For error answers on a CSV URL asked for as text/csv: a header row and a row of values."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["detail", "code"])
+        writer.writerow([data.get("detail", ""), data.get("code", "")] if isinstance(data, dict) else [data, ""])
+        return out.getvalue().encode()
+
+
+class LeaderboardCsvView(APIView):
+    renderer_classes = [JSONRenderer, CsvRenderer]
+
+    @extend_schema(
+        summary="The newest leaderboard as CSV (staff)",
+        description="The staff page's download: one row per checkpoint, ranked, with its intervals, win rate against "
+        "the base, blind ratings and whether it is the recommended one. 404 before the first snapshot.",
+        responses={(200, "text/csv"): OpenApiTypes.STR} | ERRORS | NO_LEADERBOARD,
+    )
+    def get(self, request, campaign: str):
+        campaign_row = campaign_get_for_staff(user=request.user, campaign=campaign)
+        snapshot = leaderboard_latest(campaign=campaign_row)
+        if snapshot is None:
+            raise _no_leaderboard(campaign_row)
+        response = HttpResponse(leaderboard_csv_text(snapshot.data), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{campaign_row.name}-leaderboard.csv"'
         return response

@@ -6,8 +6,6 @@ an inline SVG, and the leaderboard as CSV and JSON. Staff only.
 A refused plan re-renders the form with the service's message and its status (400, or 402 when the budget cannot
 cover it); nothing is written until the plan is accepted."""
 
-import csv
-import io
 import math
 
 from django.contrib import messages
@@ -16,6 +14,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.core.errors import InvalidInput, ServiceError
+from annotator.evaluation.export import leaderboard_csv_text
 from annotator.evaluation.leaderboard import leaderboard_refresh
 from annotator.evaluation.plan import DEFAULT_PROMPTS, DEFAULT_RATINGS, EvaluationPlan, evaluation_plan
 from annotator.evaluation.runs import evaluation_close, evaluation_resume, evaluation_start
@@ -34,12 +33,6 @@ from annotator.views.access import staff_required
 POLL_STATES = {EvaluationState.SAMPLING, EvaluationState.LABELING}
 PANEL = {"width": 560, "height": 170, "left": 64, "right": 16, "top": 24, "bottom": 34}
 FIT_STEPS = 48
-CSV_COLUMNS = [
-    "rank", "checkpoint_id", "checkpoint", "kl", "rating", "rating_low", "rating_high", "lc_rating", "lc_rating_low",
-    "lc_rating_high", "battles", "battles_vs_base", "win_rate_vs_base", "win_rate_low", "win_rate_high",
-    "blind_ratings", "positive", "neutral", "negative", "blind_mean", "blind_mean_low", "blind_mean_high",
-    "recommended",
-]
 
 
 def _campaign(name: str) -> Campaign:
@@ -238,54 +231,12 @@ def leaderboard_json(request: HttpRequest, name: str) -> HttpResponse:
 def leaderboard_csv(request: HttpRequest, name: str) -> HttpResponse:
     campaign = _campaign(name)
     snapshot = _snapshot(campaign)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for row in leaderboard_rows(snapshot.data):
-        writer.writerow([_csv_cell(row[column]) for column in CSV_COLUMNS])
-    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(leaderboard_csv_text(snapshot.data), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{campaign.name}-leaderboard.csv"'
     return response
 
 
-# --- exports and the plot: plain data in, plain data out ---------------------------------------------------------
-
-def leaderboard_rows(data: dict) -> list[dict]:
-    """One row per checkpoint of a snapshot: its standing (ranked) joined with its blind ratings; checkpoints that
-    were only rated come last, unranked."""
-    ratings = {r["checkpoint_id"]: r for r in data["ratings"]}
-    recommended = (data.get("recommended") or {}).get("checkpoint_id")
-    rows = []
-    for rank, s in enumerate(data["standings"], start=1):
-        rows.append({
-            "rank": rank, "checkpoint_id": s["checkpoint_id"], "checkpoint": s["name"], "kl": s["kl"],
-            "rating": s["rating"], "rating_low": s["rating_low"], "rating_high": s["rating_high"],
-            "lc_rating": s["lc_rating"], "lc_rating_low": s["lc_rating_low"], "lc_rating_high": s["lc_rating_high"],
-            "battles": s["battles"], "battles_vs_base": s["battles_vs_baseline"],
-            "win_rate_vs_base": s["win_rate_vs_baseline"], "win_rate_low": s["win_rate_low"],
-            "win_rate_high": s["win_rate_high"],
-        })
-    ranked = {row["checkpoint_id"] for row in rows}
-    rows += [{"rank": None, "checkpoint_id": r["checkpoint_id"], "checkpoint": r["name"]}
-             for r in data["ratings"] if r["checkpoint_id"] not in ranked]
-    for row in rows:
-        given = ratings.get(row["checkpoint_id"], {})
-        row.update({"blind_ratings": given.get("n"), "positive": given.get("positive"),
-                    "neutral": given.get("neutral"), "negative": given.get("negative"), "blind_mean": given.get("mean"),
-                    "blind_mean_low": given.get("low"), "blind_mean_high": given.get("high"),
-                    "recommended": "yes" if row["checkpoint_id"] == recommended else ""})
-        for column in CSV_COLUMNS:
-            row.setdefault(column, None)
-    return rows
-
-
-def _csv_cell(value) -> str:
-    """Empty for None; text a spreadsheet would run as a formula gets a leading quote."""
-    if value is None:
-        return ""
-    text = str(value)
-    return "'" + text if isinstance(value, str) and text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
+# --- the plot: plain data in, plain data out --------------------------------------------------------------------
 
 def _sigmoid(logit: float) -> float:
     return 1.0 / (1.0 + math.exp(-max(min(logit, 60.0), -60.0)))
