@@ -210,8 +210,10 @@ def _recommend(ordered: list[CheckpointPoint]) -> tuple[str | None, str]:
             reason += (f"; {_name(runner)} rates the same but lies further from the base "
                        f"(KL {_nats(runner.kl)} nats), so the closer one is preferred")
         elif _overlap(best, runner):
-            reason += (f"; its interval overlaps that of {_name(runner)} ({runner.rating:.0f}"
-                       f"{_interval_text(runner.rating_low, runner.rating_high)}), so the lead is not clear-cut")
+            reached = (f"reaches down to {_name(runner)}'s fixed {runner.rating:.0f}"
+                       if runner.rating_low == runner.rating_high else
+                       f"overlaps {_name(runner)}'s ({runner.rating_low:.0f} to {runner.rating_high:.0f})")
+            reason += f"; its interval {reached}, so the lead is not clear-cut"
     return best.key, reason + "."
 
 

@@ -49,6 +49,7 @@ class EvaluationPlan:
     gpu_seconds: Decimal
     gpu_cost: Decimal
     device_type: str
+    gpu_runs: int = 0  # earlier sampling runs the estimate is the mean of
 
     @property
     def pairs(self) -> int:
@@ -67,8 +68,10 @@ class EvaluationPlan:
             f"Battles: {self.pairs} pair{'s' * (self.pairs != 1)} x {len(self.prompt_ids)} prompts = {self.battles}",
             f"Blind ratings: {self.ratings_per_checkpoint} each of {rated}" if self.rated else "Blind ratings: none",
             f"Answers wanted: {self.answers} ({self.judgements_wanted} per item)",
-            f"Labeling: {self.labeling_cost} {self.campaign.currency}; sampling: {self.gpu_seconds} GPU-seconds on "
-            f"{self.device_type} ({self.gpu_cost} {self.campaign.currency}, from earlier runs)",
+            f"Labeling: {self.labeling_cost} {self.campaign.currency}; sampling: " + (
+                f"{self.gpu_seconds} GPU-seconds on {self.device_type} ({self.gpu_cost} {self.campaign.currency}, the mean "
+                f"of {self.gpu_runs} earlier run{'s' * (self.gpu_runs != 1)})" if self.gpu_runs else
+                f"not estimated (no earlier evaluation on {self.device_type}); charged at its real GPU time"),
         ]
         return "\n".join(lines)
 
@@ -181,6 +184,7 @@ def evaluation_plan(
         ratings_per_checkpoint=ratings_per_checkpoint, judgements_wanted=judgements_wanted,
         samples_per_prompt=per_prompt, battles=battles, ratings=ratings, answers=answers,
         labeling_cost=labeling_cost, gpu_seconds=estimate.seconds, gpu_cost=estimate.cost, device_type=device_type,
+        gpu_runs=estimate.runs,
     )
     if campaign.money_budget is not None:
         funds = campaign_money(campaign_id=campaign.pk, now=now or timezone.now(), price=plan.total_cost)

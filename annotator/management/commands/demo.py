@@ -18,7 +18,7 @@ from django.db import connection
 
 from annotator.demo.seed import demo_seed
 from annotator.evaluation.selectors import checkpoint_name, default_evaluation_checkpoints
-from annotator.models import EvaluationRun, EvaluationState, Round, RoundState
+from annotator.models import ComparisonPurpose, EvaluationRun, EvaluationState, Round, RoundState
 from annotator.rounds.selectors import round_summary
 from annotator.rounds.settings import embedded_base_model_dir
 from annotator.simulation.local_site import local_site_serve
@@ -128,14 +128,17 @@ class Command(BaseCommand):
 
     def _how_to_log_in(self, *, summary, rounds_ran: bool) -> None:
         campaign = summary.campaign
+        evaluation_items = campaign.comparisons.filter(purpose=ComparisonPurpose.EVALUATION).count()
         budget = "no cap" if campaign.money_budget is None else f"{campaign.money_budget:.2f} {campaign.currency}"
         lines = [
             "",
             self.style.SUCCESS(f'Demo ready: campaign "{campaign.name}" - {campaign.title}'),
-            f"  {campaign.comparisons.count()} comparisons"
+            f"  {campaign.comparisons.exclude(purpose=ComparisonPurpose.EVALUATION).count()} comparisons"
             + (f" ({summary.comparisons_created} new)" if summary.comparisons_created else
                (" (nothing new, all there already)" if not rounds_ran else ""))
-            + f", {campaign.overlap} judgements each; budget {budget}, {campaign.pay_per_judgement:.2f} per judgement.",
+            + f", {campaign.overlap} judgements each"
+            + (f" (and {evaluation_items} evaluation items, one answer each)" if evaluation_items else "")
+            + f"; budget {budget}, {campaign.pay_per_judgement:.2f} per judgement.",
             "",
         ]
         if rounds_ran:
