@@ -6,6 +6,10 @@ Every entry module has a command line, `python -m models_rl.<module> --help`, bu
 """
 
 import os
+from pathlib import Path
+
+# The embedded default base policy, shipped with the code (see models_rl.base_model.embedded_base_model).
+EMBEDDED_BASE_MODEL_DIR = Path(__file__).resolve().parent / "checkpoints" / "shakespeare-base"
 
 # Hugging Face libraries draw a bar for every weights load and save ("Loading weights 52/52"), dozens per
 # round; our own tqdm bars and progress callbacks say what matters. Set before they are imported.

@@ -10,6 +10,7 @@ from django.conf import settings
 
 from annotator.core.errors import InvalidInput
 from annotator.models import Campaign, Round
+from models_rl import EMBEDDED_BASE_MODEL_DIR as SHIPPED_BASE_MODEL_DIR
 
 HEARTBEAT_SECONDS = 2.0
 EMBEDDED_BASE_MODEL_DIR = "base-model"
@@ -101,9 +102,13 @@ def round_step_dir_fresh(*, round_: Round, step: str) -> Path:
     return path
 
 
-def embedded_base_model_dir() -> Path:
-    """Where the embedded Shakespeare model lives (shared by every campaign that names no base model)."""
-    return Path(settings.ARTIFACT_DIR) / EMBEDDED_BASE_MODEL_DIR
+def embedded_base_model_dir(*, campaign: Campaign) -> Path:
+    """Where the embedded Shakespeare model of a campaign that names no base model lives: the converged one shipped
+    with the code, or, when the campaign overrides `settings.base_model`, one trained to those settings under
+    ARTIFACT_DIR (shared by every campaign with overrides of the same architecture)."""
+    if ml_settings(campaign=campaign, section="base_model"):
+        return Path(settings.ARTIFACT_DIR) / EMBEDDED_BASE_MODEL_DIR
+    return SHIPPED_BASE_MODEL_DIR
 
 
 def campaign_gold(*, campaign: Campaign):

@@ -60,7 +60,7 @@ def base_policy_path(*, round_: Round) -> str:
     base = campaign_base_checkpoint(campaign=round_.campaign)
     if base is not None:
         return base.path
-    return round_.campaign.base_model_path or str(embedded_base_model_dir())
+    return round_.campaign.base_model_path or str(embedded_base_model_dir(campaign=round_.campaign))
 
 
 def train_reward_model(context: StepContext, round_: Round):

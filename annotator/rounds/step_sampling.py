@@ -15,6 +15,7 @@ from annotator.rounds.settings import (
     campaign_gold,
     embedded_base_model_dir,
     ml_config,
+    ml_settings,
     round_settings,
 )
 from annotator.rounds.step_context import StepContext
@@ -77,11 +78,13 @@ def _base_policy(context: StepContext, round_: Round) -> Path:
     """The campaign's base model, or the embedded one (trained once, then found on disk)."""
     if round_.campaign.base_model_path:
         return Path(round_.campaign.base_model_path)
-    from models_rl.base_model import BaseModelConfig, ensure_base_model
+    from models_rl.base_model import BaseModelConfig, embedded_base_model_config, ensure_base_model
 
-    config = ml_config(
-        BaseModelConfig, given={"output_dir": str(embedded_base_model_dir())}, campaign=round_.campaign, section="base_model",
-    )
+    if not ml_settings(campaign=round_.campaign, section="base_model"):
+        config = embedded_base_model_config()  # the shipped one (rebuilt as shipped if its folder was deleted)
+    else:
+        output_dir = str(embedded_base_model_dir(campaign=round_.campaign))
+        config = ml_config(BaseModelConfig, given={"output_dir": output_dir}, campaign=round_.campaign, section="base_model")
     return ensure_base_model(config, progress=context.progress("base model"))
 
 
