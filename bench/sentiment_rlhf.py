@@ -20,6 +20,7 @@
 """
 
 import argparse
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -28,7 +29,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import numpy as np  # noqa: E402
 
-from models_rl.base_model import BaseModelConfig, ensure_base_model  # noqa: E402
+from models_rl.base_model import BaseModelConfig, embedded_base_model, ensure_base_model  # noqa: E402
 from models_rl.data import shakespeare_prompts  # noqa: E402
 from models_rl.device import cpu_thread_count, device_name  # noqa: E402
 from models_rl.gold import NoisyLabeler, VaderGold  # noqa: E402
@@ -87,12 +88,22 @@ def main() -> None:
     parser.add_argument("--rm-weight-decay", type=float, default=1.0)
     parser.add_argument("--ensemble-size", type=int, default=1)
     parser.add_argument("--norm-samples", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="iterated rounds: the pairs split evenly, each round's sampled from the policy of the round before")
+    parser.add_argument("--conservative-k", type=float, default=0.0,
+                        help="RL maximises the ensemble's mean minus this many standard deviations over its members")
+    parser.add_argument("--base-steps", type=int, default=0,
+                        help="train a base model for this many steps (cached) instead of the shipped converged one")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pair samples, the labeler, the reward model and RL")
     args = parser.parse_args()
     threads = cpu_thread_count()  # what the trainers will use (each entry point picks its own at call time)
     started = time.perf_counter()
     out = artifact_dir() / "sentiment_rlhf"
-    base = ensure_base_model(BaseModelConfig(output_dir=str(artifact_dir() / "base_model")))
+    if args.base_steps:  # a freshly trained base (cached per step count), e.g. 300 for the old CPU demo's
+        base = ensure_base_model(BaseModelConfig(output_dir=str(artifact_dir() / f"base_model_{args.base_steps}"),
+                                                 max_steps=args.base_steps, time_budget_s=None))
+    else:
+        base = embedded_base_model()
     print(f"device: {device_name()} ({threads} threads); base model: {base}")
 
     train_prompts = shakespeare_prompts(args.pairs, seed=0)
@@ -101,38 +112,50 @@ def main() -> None:
     heldout_prompts = heldout_prompts[: args.heldout_prompts]
 
     labeler = NoisyLabeler(VaderGold(), temperature=0.1, tie_band=0.05, seed=args.seed)
-    pairs = labelled_pairs(base, train_prompts, labeler, args.tokens, seed=args.seed)
-    ties = sum(p.tie for p in pairs)
-    print(f"[{time.perf_counter() - started:6.0f} s] {len(pairs)} pairs labelled ({ties} ties)")
-
-    reward = train_reward_model(
-        pairs,
-        RewardModelConfig(base_model_path=str(base), output_dir=str(out / "reward_model"),
-                          ensemble_size=args.ensemble_size, epochs=args.rm_epochs,
-                          learning_rate=args.rm_learning_rate, max_length=96, features=args.rm_features,
-                          pooling=args.rm_pooling, weight_decay=args.rm_weight_decay, seed=args.seed),
-        gold=VaderGold(),
-    )
-    m = reward.metrics
-    print(f"[{time.perf_counter() - started:6.0f} s] reward model: held-out accuracy {m.get('eval/accuracy', float('nan')):.3f}, "
-          f"ECE {m.get('eval/ece', float('nan')):.3f}, gold agreement {m.get('eval/gold_agreement', float('nan')):.3f}, "
-          f"train loss {m['train/loss_first_epoch']:.3f} -> {m['train/loss']:.3f}")
-
-    result = optimize_rl(train_prompts, RLConfig(
-        policy_path=str(base), reward_model_path=str(reward.path), output_dir=str(out / "policy"),
-        kl_coef=args.kl_coef, kl_limit=args.kl_limit, kl_window=args.kl_window, max_steps=args.rl_steps,
-        batch_size=32, num_generations=8, num_iterations=2,
-        max_new_tokens=args.tokens, learning_rate=args.learning_rate, reward_norm_samples=args.norm_samples,
-        seed=args.seed,
-    ))
-    print(f"[{time.perf_counter() - started:6.0f} s] RL: {result.metrics['train/steps']} steps, "
-          f"stopped at KL limit: {result.metrics['policy/stopped_at_kl_limit']}")
+    # Iterated rounds: each round's pairs are samples of the policy as it is then, so the reward model learns
+    # about the text RL actually produces; RL continues from the last policy, its KL still measured from the base,
+    # and each round may go an equal share of the KL limit further.
+    policy, pairs, rounds = base, [], max(1, args.rounds)
+    round_finals = []
+    per_round = len(train_prompts) // rounds
+    for number in range(rounds):
+        round_prompts = train_prompts[number * per_round : (number + 1) * per_round]
+        new_pairs = labelled_pairs(policy, round_prompts, labeler, args.tokens, seed=args.seed + 1000 * number)
+        pairs += new_pairs
+        print(f"[{time.perf_counter() - started:6.0f} s] round {number}: {len(new_pairs)} pairs labelled "
+              f"({sum(p.tie for p in new_pairs)} ties), {len(pairs)} in all")
+        reward = train_reward_model(
+            pairs,
+            RewardModelConfig(base_model_path=str(base), output_dir=str(out / f"reward_model_{number}"),
+                              ensemble_size=args.ensemble_size, epochs=args.rm_epochs,
+                              learning_rate=args.rm_learning_rate, max_length=96, features=args.rm_features,
+                              pooling=args.rm_pooling, weight_decay=args.rm_weight_decay, seed=args.seed),
+            gold=VaderGold(),
+        )
+        m = reward.metrics
+        print(f"[{time.perf_counter() - started:6.0f} s] reward model: held-out accuracy {m.get('eval/accuracy', float('nan')):.3f}, "
+              f"ECE {m.get('eval/ece', float('nan')):.3f}, gold agreement {m.get('eval/gold_agreement', float('nan')):.3f}, "
+              f"train loss {m['train/loss_first_epoch']:.3f} -> {m['train/loss']:.3f}")
+        result = optimize_rl(train_prompts, RLConfig(
+            policy_path=str(policy), reference_path=str(base), reward_model_path=str(reward.path),
+            output_dir=str(out / f"policy_{number}"), kl_coef=args.kl_coef,
+            kl_limit=args.kl_limit * (number + 1) / rounds, kl_window=args.kl_window, max_steps=args.rl_steps,
+            batch_size=32, num_generations=8, num_iterations=2, conservative_k=args.conservative_k,
+            max_new_tokens=args.tokens, learning_rate=args.learning_rate, reward_norm_samples=args.norm_samples,
+            seed=args.seed + number,
+        ))
+        print(f"[{time.perf_counter() - started:6.0f} s] RL: {result.metrics['train/steps']} steps, "
+              f"stopped at KL limit: {result.metrics['policy/stopped_at_kl_limit']}, KL {result.checkpoints[-1].kl:.2f}")
+        policy = result.final_path
+        round_finals.append(result.checkpoints[-1])
+    checkpoints = (result.checkpoints[:-1] if rounds == 1 else []) + [
+        dataclasses.replace(c, label=f"round {i}" if rounds > 1 else c.label) for i, c in enumerate(round_finals)]
 
     base_texts, base_gold = gold_rewards(base, heldout_prompts, args.tokens, seed=7)
     print(f"{'checkpoint':>10} {'KL train':>9} {'KL eval':>8} {'gold reward':>12} {'gold prefers it':>16}")
     print(f"{'base':>10} {0.0:9.2f} {0.0:8.2f} {base_gold.mean():12.3f} {'':>16}")
     final_gold, final_kl_eval = base_gold, 0.0
-    for checkpoint in result.checkpoints:
+    for checkpoint in checkpoints:
         measured = evaluate_policy(checkpoint.path, base, heldout_prompts, ensemble=None, samples=len(heldout_prompts),
                                    max_new_tokens=args.tokens, seed=7)
         _, golds = gold_rewards(checkpoint.path, heldout_prompts, args.tokens, seed=7)
@@ -141,7 +164,7 @@ def main() -> None:
         final_gold, final_kl_eval = golds, measured["policy/kl"]
     wins = win_rate(final_gold, base_gold)
     print(f"gold prefers the final policy on {100 * wins:.1f} % of {len(heldout_prompts)} held-out prompts "
-          f"(ties half); final KL {result.checkpoints[-1].kl:.2f} nats ({final_kl_eval:.2f} re-measured on the held-out "
+          f"(ties half); final KL {checkpoints[-1].kl:.2f} nats ({final_kl_eval:.2f} re-measured on the held-out "
           f"samples); total {time.perf_counter() - started:.0f} s")
 
 

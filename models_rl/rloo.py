@@ -4,7 +4,7 @@ Objective, for completions y of prompt x sampled from the policy pi:
 
     maximise  E[ r(x, y) - kl_coef * sum over y's tokens of log(pi / pi_ref) ],   r = (mean score - mu0) / sigma0
 
-where the mean score is the ensemble's mean over its members and mu0, sigma0 are measured once on samples of the
+where the mean score is the ensemble's mean over its members (less `conservative_k` times their standard deviation) and mu0, sigma0 are measured once on samples of the
 starting policy (`NormalisedReward`). RLOO's baseline for each of the `num_generations` completions of a prompt
 is the mean reward of the others (leave one out).
 
@@ -66,6 +66,9 @@ class RLConfig:
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature during training"})
     learning_rate: float = field(default=5e-5, metadata={"help": "AdamW learning rate"})
     seed: int = field(default=0, metadata={"help": "seed for sampling and training"})
+    conservative_k: float = field(default=0.0, metadata={"help": "reward = ensemble mean minus this many standard deviations "
+                                                          "over its members (Coste et al.: a conservative ensemble "
+                                                          "resists over-optimisation); 0: the mean"})
     reward_norm_samples: int = field(default=2048, metadata={"help": "samples of the starting policy that fix the reward's mean and std"})
 
 
@@ -78,6 +81,8 @@ def optimize_rl(prompts: list[str], config: RLConfig, progress: ProgressCallback
         raise ValueError("batch_size must be a multiple of num_generations, which must be at least 2")
     if config.kl_coef <= 0:
         raise ValueError("kl_coef must be > 0")
+    if config.conservative_k < 0:
+        raise ValueError("conservative_k must be >= 0")
     if config.kl_window < 1:
         raise ValueError("kl_window must be at least 1")
     output_dir = Path(config.output_dir)
@@ -112,6 +117,7 @@ class NormalisedReward:
     ensemble: RewardEnsemble
     mean: float
     std: float
+    conservative_k: float = 0.0
 
     @classmethod
     def measure(cls, ensemble: RewardEnsemble, prompts: list[str], config: RLConfig,
@@ -122,12 +128,18 @@ class NormalisedReward:
         samples = sample(config.policy_path, cycled, SamplingConfig(max_new_tokens=config.max_new_tokens,
                          temperature=config.temperature, seed=config.seed),
                          progress=phase_progress(progress, "reward_norm"))
-        scores, _ = ensemble.score([s.prompt for s in samples], [s.text for s in samples])
-        return cls(ensemble, float(scores.mean()), float(max(scores.std(), 1e-6)))
+        scores = conservative_score(ensemble, [s.prompt for s in samples], [s.text for s in samples], config.conservative_k)
+        return cls(ensemble, float(scores.mean()), float(max(scores.std(), 1e-6)), config.conservative_k)
 
     def __call__(self, prompts: list[str], completions: list[str]) -> tuple[list[float], float]:
-        scores, _ = self.ensemble.score(prompts, completions)
+        scores = conservative_score(self.ensemble, prompts, completions, self.conservative_k)
         return ((scores - self.mean) / self.std).tolist(), float(scores.mean())
+
+
+def conservative_score(ensemble: RewardEnsemble, prompts: list[str], texts: list[str], k: float) -> np.ndarray:
+    """The ensemble's mean score less k standard deviations over its members (k = 0: the mean)."""
+    mean, spread = ensemble.score(prompts, texts)
+    return mean - k * spread if k else mean
 
 
 class KLLeash:

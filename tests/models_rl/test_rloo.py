@@ -170,3 +170,25 @@ def test_command_line_help_lists_the_config(capsys):
     rl_help = subprocess.run([sys.executable, "-m", "models_rl.rloo", "--help"],
                              capture_output=True, text=True, check=True).stdout
     assert "--kl-levels" in rl_help and "--reward-norm-samples" in rl_help
+
+
+def test_conservative_reward_is_the_ensemble_mean_less_k_spreads(tiny_policy_dir, shakespeare_sample, tmp_path):
+    """Coste et al.'s conservative ensemble: RL maximises mean - k * std over members, so a text the members
+    disagree on is worth less than one they agree on at the same mean."""
+    from models_rl.reward_ensemble import RewardEnsemble
+    from models_rl.rloo import conservative_score
+    from tests.models_rl.conftest import word_pairs
+
+    lines = [line for line in shakespeare_sample if len(line.split()) >= 8]
+    train_reward_model(word_pairs(lines[:96], seed=0), RewardModelConfig(
+        base_model_path=str(tiny_policy_dir), output_dir=str(tmp_path / "rm"), ensemble_size=2, epochs=1, max_length=64,
+    ), progress=lambda report: None)
+    ensemble = RewardEnsemble.load(tmp_path / "rm")
+    prompts, texts = ["Good morrow,"] * 3, [" sweet love", " a plague upon it", " and so to bed"]
+    members = ensemble.member_scores(prompts, texts)
+    assert members.std(axis=0).min() > 0  # bootstrap members differ
+    np.testing.assert_allclose(conservative_score(ensemble, prompts, texts, 0.0), members.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(conservative_score(ensemble, prompts, texts, 1.5),
+                               members.mean(axis=0) - 1.5 * members.std(axis=0), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="conservative_k"):
+        optimize_rl(["a prompt"], RLConfig(policy_path="p", reward_model_path="rm", output_dir=str(tmp_path), conservative_k=-1))
