@@ -17,7 +17,7 @@ from annotator.models import (
 )
 from annotator.core.errors import InvalidInput
 from annotator.rounds.lifecycle import run_step
-from annotator.rounds.settings import round_settings, step_stale_seconds
+from annotator.rounds.settings import embedded_base_model_dir, round_settings, step_stale_seconds
 from annotator.rounds.state_machine import (
     StepRun,
     round_dispatch,
@@ -233,3 +233,19 @@ def test_round_settings_are_checked():
     for bad in ({"pairs_per_round": "many"}, {"gold_share": 2}, {"prompts_per_round": 1.5}, {"policy": [1]}):
         with pytest.raises(InvalidInput):
             round_settings(campaign=CampaignFactory(settings=bad))
+
+
+def test_the_embedded_base_model_is_the_shipped_one_unless_the_campaign_overrides_it(db, settings, tmp_path):
+    """A campaign without a base model gets the converged one shipped with the code (no training); overriding
+    settings.base_model trains one of its own under ARTIFACT_DIR, never over the shipped files."""
+    import json
+
+    from models_rl import EMBEDDED_BASE_MODEL_DIR
+
+    settings.ARTIFACT_DIR = str(tmp_path)
+    shipped = embedded_base_model_dir(campaign=CampaignFactory())
+    assert shipped == EMBEDDED_BASE_MODEL_DIR
+    marker = json.loads((shipped / "base_model.json").read_text())
+    assert marker["config"]["max_steps"] == 3000 and marker["metrics"]["eval/loss"] <= 4.0
+    overridden = CampaignFactory(settings={"base_model": {"n_layer": 2, "time_budget_s": 30}})
+    assert embedded_base_model_dir(campaign=overridden) == tmp_path / "base-model"
