@@ -26,6 +26,32 @@ PROMPT_WORDS = 4
 LINE_WORDS = (9, 16)  # dialogue lines this long give a prompt and a fragment of 5-12 words
 
 
+# The demo campaign's rounds (annotator.rounds.settings.RoundSettings and the models_rl configs): four rounds of
+# 375 labels (1,500 in all); rounds 1-3 each train a reward model on every label so far and move the policy
+# up to 7/3 nats further from the base, so round 3's policy ends under 7 nats having trained on 1,125 labels.
+# VADER is a lexicon, so the reward model is a bag of tokens: a head on the token embeddings, the table trained
+# under weight decay. RL's learning rate is low enough for ~100 steps a round (5e-5: at 2e-4 each round
+# spent its KL in ~13 steps and gold rose half as much). Measured: docs/benchmarks.md, "Sentiment RLHF".
+DEMO_ROUNDS = 4
+DEMO_ROUND_SETTINGS = {
+    "train_prompts": 1000,
+    "heldout_prompts": 64,
+    "prompts_per_round": 190,
+    "completions_per_prompt": 3,  # round 0: three pairs a prompt to choose two from
+    "contrast_per_prompt": 1,
+    "pairs_per_round": 375,
+    "max_pairs_per_prompt": 2,
+    "gold_share": 0.04,
+    "random_share": 0.1,
+    "eval_samples_per_prompt": 1,
+    "reward_ensemble_size": 3,
+    "kl_per_round": 2.34,
+    "reward_model": {"features": "embeddings", "pooling": "mean", "learning_rate": 0.01, "epochs": 20,
+                     "weight_decay": 1.0},
+    "policy": {"learning_rate": 5e-5, "kl_limit": 7.0, "max_steps": 300, "reward_norm_samples": 512},
+}
+
+
 @dataclass(frozen=True)
 class DemoAccount:
     username: str
@@ -94,21 +120,15 @@ def demo_campaign_ensure() -> Campaign:
                 "<li>Strength: how clear the difference is.</li></ul>"
             ),
             "task_kind": TaskKind.PAIRWISE,
-            "overlap": 2,
+            "overlap": 1,  # every label on a new pair: the demo's 1,500 labels go furthest that way
             "currency": "USD",
-            "money_budget": Decimal("50.00"),
+            "money_budget": Decimal("100.00"),
             "pay_model": PayModel.PER_JUDGEMENT,
             "pay_per_judgement": Decimal("0.05"),
             "gold_labeler": "vader",
             "gpu_hour_budget": Decimal("2.0"),
             "default_gpu_hour_price": Decimal("2.00"),
-            # VADER is a lexicon, so the reward model is a bag of tokens: a head on the token embeddings, the table
-            # trained under weight decay (bench/sentiment_rlhf.py: 87.8 % gold wins against 60 % for a fine-tuned
-            # last-token model).
-            "settings": {
-                "reward_model": {"features": "embeddings", "pooling": "mean", "learning_rate": 0.01, "epochs": 20,
-                                 "weight_decay": 1.0},
-            },
+            "settings": DEMO_ROUND_SETTINGS,
         },
     )
     return campaign

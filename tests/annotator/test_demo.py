@@ -5,7 +5,13 @@ from django.core.management import call_command
 from django.db import connection
 
 from annotator.models import Campaign, Comparison, Completion, LabelerProfile, Prompt
-from annotator.demo.seed import DEMO_COMPARISON_COUNT, DEMO_LABELERS, DEMO_STAFF, demo_fragment_pairs
+from annotator.demo.seed import (
+    DEMO_COMPARISON_COUNT,
+    DEMO_LABELERS,
+    DEMO_ROUND_SETTINGS,
+    DEMO_STAFF,
+    demo_fragment_pairs,
+)
 
 
 def run_demo() -> str:
@@ -24,10 +30,11 @@ def test_demo_runs_twice_without_duplicates_and_prints_how_to_log_in(db):
     campaign = Campaign.objects.get(name="demo-sentiment")
     assert "more positive sentiment" in campaign.instructions
     assert (campaign.overlap, campaign.task_kind, str(campaign.money_budget), str(campaign.pay_per_judgement)) == (
-        2, "pairwise", "50.0000", "0.0500",
+        1, "pairwise", "100.0000", "0.0500",
     )
+    assert campaign.settings == DEMO_ROUND_SETTINGS
     assert Campaign.objects.count() == 1
-    assert Comparison.objects.filter(campaign=campaign, judgements_wanted=2).count() == DEMO_COMPARISON_COUNT
+    assert Comparison.objects.filter(campaign=campaign, judgements_wanted=1).count() == DEMO_COMPARISON_COUNT
     assert Prompt.objects.count() == DEMO_COMPARISON_COUNT
     assert Completion.objects.count() == 2 * DEMO_COMPARISON_COUNT
     assert get_user_model().objects.count() == 1 + len(DEMO_LABELERS)

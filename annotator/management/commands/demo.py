@@ -1,7 +1,8 @@
 """`python manage.py demo`: the whole loop on the embedded default, then how to log in and label by hand.
 
 1. seeds the demo accounts and the sentiment campaign (idempotent);
-2. trains the embedded Shakespeare policy (once; later runs find it on disk);
+2. shows the embedded Shakespeare policy shipped with the code (its held-out loss and a sample; `--retrain`
+   rebuilds it from the plays);
 3. runs RLHF rounds until the campaign has `--rounds` finished ones, with simulated VADER labelers (noisy)
    working through the HTTP API of the site served from this process; a rerun resumes, never repeats;
 4. prints a table per round;
@@ -12,19 +13,22 @@
 at once without training anything.
 """
 
+import json
+from pathlib import Path
+
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from annotator.demo.seed import demo_seed
+from annotator.demo.seed import DEMO_ROUNDS, demo_seed
 from annotator.evaluation.selectors import checkpoint_name, default_evaluation_checkpoints
 from annotator.models import ComparisonPurpose, EvaluationRun, EvaluationState, Round, RoundState
 from annotator.rounds.selectors import round_summary
-from annotator.rounds.settings import embedded_base_model_dir
 from annotator.simulation.local_site import local_site_serve
 from config.database import describe
 
 SITE_URL = "http://127.0.0.1:8000/"
+DEMO_EVALUATION_PROMPTS = 64  # battles a pair of checkpoints: enough for a win share within about +-12 points
 DEMO_NOISE = [("temperature", 0.05), ("tie_band", 0.02), ("position_bias", 0.02)]
 
 
@@ -39,8 +43,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--rounds", type=int, default=3, help="Finished rounds the demo campaign should have (default 3).")
+        parser.add_argument("--rounds", type=int, default=DEMO_ROUNDS,
+                            help=f"Finished rounds the demo campaign should have (default {DEMO_ROUNDS}).")
         parser.add_argument("--labelers", type=int, default=3, help="Simulated labelers (default 3).")
+        parser.add_argument("--retrain", action="store_true",
+                            help="Rebuild the shipped base model from the plays first (about 25 minutes on 2 CPU cores).")
         parser.add_argument("--seed-only", action="store_true",
                             help="Only create the campaign, accounts and comparisons cut from the plays; train nothing.")
 
@@ -53,20 +60,16 @@ class Command(BaseCommand):
         campaign = summary.campaign
         if not options["seed_only"]:
             try:
-                self._run_rounds(campaign=campaign, rounds=options["rounds"], labelers=options["labelers"])
+                self._run_rounds(campaign=campaign, rounds=options["rounds"], labelers=options["labelers"],
+                                 retrain=options["retrain"])
             except KeyboardInterrupt:
                 raise CommandError("Interrupted. Run `make demo` again: it resumes from the last finished step.") from None
             self._round_table(campaign=campaign)
             self._evaluate(campaign=campaign, labelers=options["labelers"])
         self._how_to_log_in(summary=summary, rounds_ran=not options["seed_only"])
 
-    def _run_rounds(self, *, campaign, rounds: int, labelers: int) -> None:
-        from models_rl.base_model import BaseModelConfig, ensure_base_model
-
-        self.stdout.write("\n== The embedded Shakespeare policy (trained on the first run, then reused) ==")
-        path = ensure_base_model(BaseModelConfig(output_dir=str(embedded_base_model_dir())))
-        self.stdout.write(f"   ready in {path}")
-
+    def _run_rounds(self, *, campaign, rounds: int, labelers: int, retrain: bool) -> None:
+        self._base_model(retrain=retrain)
         finished = Round.objects.filter(campaign=campaign, state=RoundState.DONE).count()
         to_run = max(0, rounds - finished)
         if not to_run:
@@ -78,6 +81,29 @@ class Command(BaseCommand):
                 "run_round", campaign=campaign.name, rounds=to_run, simulate="vader", base_url=base_url,
                 labelers=labelers, noise=DEMO_NOISE, stdout=self.stdout, stderr=self.stderr,
             )
+
+    def _base_model(self, *, retrain: bool) -> None:
+        """The shipped base policy: its held-out loss and a sample, so a newcomer sees what the labelers will read;
+        `--retrain` rebuilds it from the plays with the training command it was made with."""
+        from models_rl.base_model import MARKER, embedded_base_model, embedded_base_model_config
+        from models_rl.data import shakespeare_prompts
+        from models_rl.sampling import SamplingConfig, sample
+
+        config = embedded_base_model_config()
+        path = Path(config.output_dir)
+        if retrain:
+            self.stdout.write(f"\n== Retraining the embedded Shakespeare policy ({config.max_steps} steps: about 25 minutes "
+                              "on 2 CPU cores, under a minute on a GPU) ==")
+            (path / MARKER).unlink(missing_ok=True)  # the marker goes first: a stopped retrain is never taken as done
+        else:
+            self.stdout.write("\n== The embedded Shakespeare policy (shipped; --retrain rebuilds it) ==")
+        path = embedded_base_model()
+        metrics = json.loads((path / MARKER).read_text())["metrics"]
+        self.stdout.write(f"   {metrics['model/parameters'] / 1e6:.1f} M parameters, {metrics['train/steps']} steps; "
+                          f"held-out loss {metrics['eval/loss']:.2f} nats per token")
+        drawn = sample(path, shakespeare_prompts(1, seed=3), SamplingConfig(max_new_tokens=24, temperature=0.8, seed=0))[0]
+        verse = " / ".join(line.strip() for line in (drawn.prompt + drawn.text).splitlines() if line.strip())
+        self.stdout.write(f"   a sample (verse lines joined by /): {verse}")
 
     def _evaluate(self, *, campaign, labelers: int) -> None:
         """Blind evaluation of the base against every round's final policy by the same simulated labelers, then
@@ -94,7 +120,7 @@ class Command(BaseCommand):
             return
         with local_site_serve() as base_url:
             call_command(
-                "evaluate", campaign=campaign.name, checkpoints=",".join(str(pk) for pk in wanted),
+                "evaluate", campaign=campaign.name, checkpoints=",".join(str(pk) for pk in wanted), prompts=DEMO_EVALUATION_PROMPTS,
                 simulate="vader", base_url=base_url, labelers=labelers, noise=DEMO_NOISE,
                 stdout=self.stdout, stderr=self.stderr,
             )
