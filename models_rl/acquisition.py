@@ -5,6 +5,9 @@ Strategies (higher score = more worth asking):
   P_m(a > b) = sigmoid(r_m(a) - r_m(b)); needs at least two members.
 - "uncertainty": p (1 - p) with p the ensemble-mean Bradley-Terry probability (largest when the ensemble
   thinks the pair is a coin toss).
+- "information_gain": the mutual information (in nats) between the label and which member is right (BALD),
+  H(mean_m P_m) - mean_m H(P_m) with H the binary entropy: 0 when the members agree, whatever p; largest when
+  each member is sure and they split. Needs at least two members.
 - "random": a uniform random score, the baseline.
 A batch takes the best-scored pairs, then a share of uniformly random pairs as a control group, and never
 more than `max_per_prompt` pairs of one prompt.
@@ -22,7 +25,7 @@ from typing import Annotated, Literal, get_args
 import numpy as np
 import tyro
 
-Strategy = Literal["disagreement", "uncertainty", "random"]
+Strategy = Literal["disagreement", "uncertainty", "information_gain", "random"]
 STRATEGIES = get_args(Strategy)
 
 
@@ -71,13 +74,21 @@ def score_pairs(candidates: list[CandidatePair], strategy: str, *, seed: int = 0
     probabilities = _member_probabilities(candidates)
     if strategy == "random":
         return np.random.default_rng(seed).random(len(candidates)).tolist()
+    if strategy in ("disagreement", "information_gain") and probabilities.shape[1] < 2:
+        raise ValueError(f"the {strategy} strategy needs a reward ensemble of at least 2 members; "
+                         "use 'uncertainty' with a single reward model")
     if strategy == "disagreement":
-        if probabilities.shape[1] < 2:
-            raise ValueError("the disagreement strategy needs a reward ensemble of at least 2 members; "
-                             "use 'uncertainty' with a single reward model")
         return probabilities.std(axis=1).tolist()
     mean = probabilities.mean(axis=1)
+    if strategy == "information_gain":
+        return (_binary_entropy(mean) - _binary_entropy(probabilities).mean(axis=1)).clip(min=0).tolist()
     return (mean * (1 - mean)).tolist()
+
+
+def _binary_entropy(p: np.ndarray) -> np.ndarray:
+    """-p log p - (1 - p) log(1 - p) in nats, 0 at p = 0 and p = 1."""
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return -(p * np.log(p) + (1 - p) * np.log1p(-p))
 
 
 def select_pairs(candidates: list[CandidatePair], config: AcquisitionConfig) -> list[SelectedPair]:

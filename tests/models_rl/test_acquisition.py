@@ -1,7 +1,9 @@
-"""Pair acquisition: disagreement / uncertainty / random scores, a random control share, a per-prompt cap."""
+"""Pair acquisition: disagreement / uncertainty / information gain / random scores, a random control share, a
+per-prompt cap."""
 
 import io
 import json
+import math
 
 import pytest
 
@@ -30,6 +32,27 @@ def test_scores_follow_their_definitions():
     random_scores = score_pairs([agree, split, even], "random", seed=1)
     assert random_scores == score_pairs([agree, split, even], "random", seed=1)
     assert all(0 <= s < 1 for s in random_scores)
+
+
+def test_information_gain_is_the_mutual_information_between_label_and_member():
+    agree = pair(1, "p", [1.0, 1.0], [0.0, 0.0])  # sure and agreeing: nothing to learn about the members
+    even = pair(2, "p", [0.5, 0.5], [0.5, 0.5])  # both say coin toss: the label is noise, no information either
+    split = pair(3, "p", [20.0, -20.0], [0.0, 0.0])  # both sure, opposite: the label says which one is right
+    lean = pair(4, "p", [1.0, -1.0], [0.0, 0.0])
+    gain = score_pairs([agree, even, split, lean], "information_gain")
+    assert gain[0] == pytest.approx(0, abs=1e-9) and gain[1] == pytest.approx(0, abs=1e-9)
+    assert gain[2] == pytest.approx(math.log(2), abs=1e-6)  # one bit, in nats
+    p = 1 / (1 + math.exp(-1))
+    entropy = -(p * math.log(p) + (1 - p) * math.log(1 - p))
+    assert gain[3] == pytest.approx(math.log(2) - entropy)
+    # p (1 - p) rates the coin toss and the confident split alike: mean p is 0.5 for both.
+    assert score_pairs([even, split], "uncertainty") == pytest.approx([0.25, 0.25])
+
+
+def test_information_gain_selection_prefers_confident_splits():
+    selected = select_pairs(mixed_candidates(), AcquisitionConfig(batch_size=10, strategy="information_gain",
+                                                                  random_share=0.0, max_per_prompt=1))
+    assert len(selected) == 10 and all(s.key % 2 == 0 for s in selected)
 
 
 def test_disagreement_selection_prefers_pairs_the_ensemble_disagrees_on():
@@ -67,8 +90,9 @@ def test_no_prompt_appears_more_often_than_the_cap():
 
 
 def test_bad_input_is_refused_with_a_clear_message():
-    with pytest.raises(ValueError, match="at least 2 members"):
-        score_pairs([pair(1, "p", [1.0], [0.0])], "disagreement")
+    for strategy in ("disagreement", "information_gain"):
+        with pytest.raises(ValueError, match=f"the {strategy} strategy needs .* at least 2 members"):
+            score_pairs([pair(1, "p", [1.0], [0.0])], strategy)
     with pytest.raises(ValueError, match="same, non-zero number"):
         score_pairs([pair(1, "p", [1.0, 2.0], [0.0]), pair(2, "p", [1.0, 2.0], [0.0, 1.0])], "uncertainty")
     with pytest.raises(ValueError, match="unknown acquisition strategy"):
