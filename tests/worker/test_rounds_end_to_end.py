@@ -1,5 +1,6 @@
 """Rounds on the real parts: a Celery worker process on Redis and PostgreSQL, simulated labelers over HTTP
-against the live test server, a tiny real model. Afterwards the rows and the ledger must agree."""
+against the live test server, real models (the demo's shipped 1.1 M-parameter base; a tiny one for the crash
+test). Afterwards the rows and the ledger must agree."""
 
 import statistics
 import time
@@ -22,11 +23,14 @@ from annotator.models import (
     Round,
     RoundState,
 )
+from annotator.demo.seed import DEMO_ROUNDS
+from annotator.evaluation.selectors import leaderboard_latest
+from annotator.management.commands.demo import DEMO_EVALUATION_PROMPTS, DEMO_NOISE
 from annotator.rounds.state_machine import round_start
 from tests.stats import welch_t
 from tests.worker.round_settings import QUICK_ROUND_SETTINGS
 
-pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(400)]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), pytest.mark.timeout(900)]
 
 
 def heldout_gold_scores(checkpoint: PolicyCheckpoint) -> list[float]:
@@ -57,24 +61,37 @@ def assert_rows_and_ledger_agree(campaign) -> None:
     assert gpu.count() == len(set(gpu.values_list("task_ref", flat=True)))
 
 
-def test_rounds_on_a_real_worker_with_simulated_labelers(start_worker, tiny_campaign, live_server):
+@pytest.fixture
+def demo_recipe_campaign(db):
+    """The demo's campaign as `make demo` sets it up: the shipped converged base, its round settings and prices."""
+    from annotator.demo.seed import demo_campaign_ensure
+
+    return demo_campaign_ensure()
+
+
+def test_the_demo_recipe_on_a_real_worker_beats_the_base_in_a_blind_evaluation(start_worker, demo_recipe_campaign,
+                                                                                 live_server):
+    """The demo's four rounds (1,500 labels, the shipped base) with its noisy simulated labelers, but through a Celery
+    worker process and the live server: rows and ledger agree, and the blind evaluation of round 3 against the base
+    shows a margin noise does not make."""
+    campaign = demo_recipe_campaign
     start_worker()
     out = StringIO()
     started = time.monotonic()
     call_command(
-        "run_round", campaign=tiny_campaign.name, rounds=3, simulate="vader", base_url=live_server.url,
-        labelers=2, noise=[("temperature", 0.05)], poll=0.3, stdout=out,
+        "run_round", campaign=campaign.name, rounds=DEMO_ROUNDS, simulate="vader", base_url=live_server.url,
+        labelers=3, noise=DEMO_NOISE, poll=0.3, stdout=out,
     )
     output = out.getvalue()
-    rounds = list(Round.objects.filter(campaign=tiny_campaign).order_by("number"))
-    assert [(r.number, r.state) for r in rounds] == [(0, RoundState.DONE), (1, RoundState.DONE), (2, RoundState.DONE)], output
-    assert_rows_and_ledger_agree(tiny_campaign)
+    rounds = list(Round.objects.filter(campaign=campaign).order_by("number"))
+    assert [(r.number, r.state) for r in rounds] == [(n, RoundState.DONE) for n in range(DEMO_ROUNDS)], output
+    assert_rows_and_ledger_agree(campaign)
 
-    # Round 0 sampled from the base policy; rounds 1 and 2 each trained a reward model on every judgement
+    # Round 0 sampled from the base policy; every later round trained a reward model on every judgement
     # of the rounds before them and made exactly one final policy.
     judgements_before = [
         Judgement.objects.filter(assignment__comparison__round__number__lt=r.number,
-                                 assignment__comparison__campaign=tiny_campaign).count()
+                                 assignment__comparison__campaign=campaign).count()
         for r in rounds
     ]
     for round_ in rounds[1:]:
@@ -87,25 +104,36 @@ def test_rounds_on_a_real_worker_with_simulated_labelers(start_worker, tiny_camp
         assert RewardModel.objects.filter(round=round_).count() == 1
         assert PolicyCheckpoint.objects.filter(round=round_, label="final").count() == 1
         assert round_.metrics["selecting"]["pairs_published"] == Comparison.objects.filter(round=round_).count() > 0
-    assert Comparison.objects.filter(round=rounds[2], purpose="gold").exclude(gold_choice="").exists()
-    gpu_steps = LedgerEntry.objects.filter(campaign=tiny_campaign, category=LedgerCategory.GPU)
-    assert gpu_steps.count() == 1 + 4 + 4  # round 0 samples (pairs at random, no model); later rounds run 4 GPU steps
+    assert Comparison.objects.filter(round=rounds[-1], purpose="gold").exclude(gold_choice="").exists()
+    gpu_steps = LedgerEntry.objects.filter(campaign=campaign, category=LedgerCategory.GPU)
+    # Round 0 samples (pairs at random, no model); later rounds run 4 GPU steps.
+    assert gpu_steps.count() == 1 + 4 * (DEMO_ROUNDS - 1)
+    assert Judgement.objects.filter(assignment__comparison__campaign=campaign).count() == 1500
 
-    assert "Round 2 of 'tiny-rlhf': done" in output and "held-out accuracy" in output
-    print(f"\n{output}\nthree rounds in {time.monotonic() - started:.0f} s")
+    assert f"Round {DEMO_ROUNDS - 1} of '{campaign.name}': done" in output and "held-out accuracy" in output
+    print(f"\n{output}\n{DEMO_ROUNDS} rounds in {time.monotonic() - started:.0f} s")
 
-    # The round-2 policy should beat the base policy on held-out prompts by a margin noise does not make.
-    base = PolicyCheckpoint.objects.get(campaign=tiny_campaign, label="base")
-    final = PolicyCheckpoint.objects.get(round=rounds[2], label="final")
-    base_scores, final_scores = heldout_gold_scores(base), heldout_gold_scores(final)
-    t = welch_t(final_scores, base_scores)
-    summary = f"gold reward base {statistics.mean(base_scores):.3f}, round 2 {statistics.mean(final_scores):.3f}, Welch t {t:.2f}"
-    # Two standard errors is the floor this test enforces: a loop that stopped learning fails here.
-    assert t > 2, summary
-    if t <= 3:
-        # The target is three (t 3.4 when measured), but the simulated labelers' timing varies the labels a
-        # little from run to run on this 0.2 M-parameter policy: a run between two and three is shown as XFAIL.
-        pytest.xfail(f"gold improvement below the t > 3 target: {summary}")
+    # The last policy must beat the base by a margin noise does not make, measured as users measure it: a blind
+    # evaluation (a battle on each of the demo's held-out prompts, answered by the same noisy labelers over HTTP).
+    last = f"round {DEMO_ROUNDS - 1}"
+    out = StringIO()
+    call_command("evaluate", campaign=campaign.name, checkpoints=f"base,{last}", prompts=DEMO_EVALUATION_PROMPTS,
+                 ratings=0, simulate="vader", base_url=live_server.url, labelers=3, noise=DEMO_NOISE, poll=0.3,
+                 stdout=out)
+    board = leaderboard_latest(campaign=campaign).data
+    final = next(s for s in board["standings"] if s["name"] == last)
+    base = PolicyCheckpoint.objects.get(campaign=campaign, label="base")
+    final_checkpoint = PolicyCheckpoint.objects.get(round=rounds[-1], label="final")
+    base_scores, final_scores = heldout_gold_scores(base), heldout_gold_scores(final_checkpoint)
+    summary = (f"blind evaluation on {final['battles']} prompts: {last} wins {100 * final['win_rate_vs_baseline']:.1f} % "
+               f"[{100 * final['win_rate_low']:.1f}, {100 * final['win_rate_high']:.1f}] against the base, rating "
+               f"{final['rating']:.0f} [{final['rating_low']:.0f}, {final['rating_high']:.0f}]; round gold reward base "
+               f"{statistics.mean(base_scores):.3f}, {last} {statistics.mean(final_scores):.3f}, Welch t "
+               f"{welch_t(final_scores, base_scores):.2f}\n{out.getvalue()}")
+    # The 95 % intervals of the win share and the rating must clear a coin toss and the base: a loop that stopped
+    # learning fails here. (The demo measured 77 %, [66, 86], on these 64 prompts; the bound is 50 %.)
+    assert final["win_rate_low"] > 0.5 and final["rating_low"] > 1000, summary
+    assert final_checkpoint.kl_from_base < 10, summary
     print(summary)
 
 
