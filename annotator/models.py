@@ -92,7 +92,13 @@ class Campaign(models.Model):
     # RLHF
     base_model_path = models.CharField(max_length=500, blank=True, help_text="Empty: the embedded Shakespeare model.")
     prompt_source = models.CharField(max_length=500, blank=True)
-    acquisition_strategy = models.CharField(max_length=32, default="disagreement")
+    # p(1 - p) measured best in bench/label_efficiency.py (docs/benchmarks.md): as good as random pairs, where
+    # ensemble disagreement and information gain needed more labels for the same reward-model agreement.
+    acquisition_strategy = models.CharField(
+        max_length=32, default="uncertainty",
+        help_text="How rounds 1 on choose pairs (models_rl.acquisition): uncertainty, disagreement, information_gain "
+                  "or random.",
+    )
     policy_optimizer = models.CharField(max_length=16, choices=PolicyOptimizer.choices, default=PolicyOptimizer.RL)
     gold_labeler = models.CharField(max_length=64, blank=True, default="vader")
     settings = models.JSONField(default=dict, blank=True, help_text="Round sizes and training knobs.")
