@@ -105,7 +105,9 @@ def main() -> None:
     args = parser.parse_args()
     threads = cpu_thread_count()  # what the trainers will use (each entry point picks its own at call time)
     started = time.perf_counter()
-    out = artifact_dir() / "sentiment_rlhf"
+    # A folder per run: the final evaluation reads the rounds' checkpoints back, so two runs side by side must not
+    # share one (they did, and both reported the same policy).
+    out = artifact_dir() / "sentiment_rlhf" / f"seed{args.seed}-pid{os.getpid()}"
     if args.base_steps:  # a freshly trained base (cached per step count), e.g. 300 for the old CPU demo's
         base = ensure_base_model(BaseModelConfig(output_dir=str(artifact_dir() / f"base_model_{args.base_steps}"),
                                                  max_steps=args.base_steps, time_budget_s=None))
