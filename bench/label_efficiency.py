@@ -83,8 +83,8 @@ class Arm:
 
 ARMS = {
     "random": Arm("random"),  # the baseline every other arm is compared with
-    "disagreement": Arm("disagreement"),  # the campaign's default
-    "uncertainty": Arm("uncertainty"),
+    "disagreement": Arm("disagreement"),  # the campaigns' default until this bench measured it
+    "uncertainty": Arm("uncertainty"),  # the campaigns' default since (docs/benchmarks.md)
     "information_gain": Arm("information_gain"),
     "disagreement-spread": Arm("disagreement", spread=True),
     "uncertainty-spread": Arm("uncertainty", spread=True),
@@ -524,7 +524,7 @@ def main() -> None:
                         help="gold agreements to reach (chosen from the random arm's range: 0.54 at 50 labels, ~0.6 at 1,000)")
     parser.add_argument("--summary-only", action="store_true", help="summarise cached curves, run nothing")
     parser.add_argument("--rl", action="store_true", help="also run the RL part (minutes per run)")
-    parser.add_argument("--rl-arms", nargs="+", default=["disagreement"], choices=list(ARMS),
+    parser.add_argument("--rl-arms", nargs="+", default=["uncertainty"], choices=list(ARMS),
                         help="arms of the RL part (random is always run)")
     parser.add_argument("--rl-seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--rl-budgets", nargs="+", type=int, default=[300, 600])
