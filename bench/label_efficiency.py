@@ -24,8 +24,9 @@ Everything goes through models_rl (no site, no Django):
    then the agreement by label count (mean and 95 % CI, and the paired difference to random).
 4. `--rl`, reduced to fit a CPU: for random and each of `--rl-arms`, every seed in `--rl-seeds` and label count in
    `--rl-budgets` (random also `--rl-baseline-budgets`), retrain the reward model on the arm's first n labels, run
-   RLOO with the settings of bench/sentiment_rlhf.py (KL limit 8 nats) and measure the share of 200 held-out prompts
-   on which gold prefers the final policy's sample to the base model's (ties half); summarised as above.
+   RLOO with bench/sentiment_rlhf.py's earlier one-round settings (lr 2e-4, KL limit 8 nats) and measure the
+   share of 200 held-out prompts on which gold prefers the final policy's sample to the base model's (ties
+   half); summarised as above.
 
 On 2 CPU cores (1 torch thread) an arm takes 1.5 to 3 minutes a seed (the random arm, which goes to 1,000 labels,
 2.5 to 4), so the default run (random and disagreement, 5 seeds) takes about 15 minutes; `--rl` adds about a minute
@@ -50,9 +51,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout, for bench.sentiment_rlhf
 
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
+
+from bench.sentiment_rlhf import artifact_dir, gold_rewards, win_rate  # noqa: E402
 
 from models_rl.acquisition import AcquisitionConfig, CandidatePair, select_pairs  # noqa: E402
 from models_rl.base_model import EMBEDDED_BASE_MODEL_DIR, MARKER  # noqa: E402
@@ -96,11 +100,6 @@ TOKENS = 32  # completion length, as bench/sentiment_rlhf.py
 
 def quiet(report: dict) -> None:
     """A progress callback that drops the reports: it turns the trainers' progress bars off."""
-
-
-def artifact_dir() -> Path:
-    root = os.environ.get("ARTIFACT_DIR")
-    return Path(root) / "bench" if root else Path(__file__).resolve().parent / "out"
 
 
 def resolve_base_model(path: str | None) -> Path:
@@ -444,22 +443,11 @@ CROSSING_NOTE = ("labels to reach a target: first crossing of the seed's curve, 
 # RL on the labels of a budget
 
 
-def win_rate(gold: np.ndarray, base_gold: np.ndarray) -> float:
-    """Share of prompts on which gold scores the policy's sample above the base model's; ties count half
-    (as bench/sentiment_rlhf.py)."""
-    return float(np.mean(np.where(gold > base_gold, 1.0, np.where(gold == base_gold, 0.5, 0.0))))
-
-
-def policy_gold(policy: Path, prompts: list[str]) -> np.ndarray:
-    gold = VaderGold()
-    return np.array([gold.score(s.prompt, s.text) for s in sample(policy, prompts, SamplingConfig(max_new_tokens=TOKENS, seed=7),
-                                                                progress=quiet)])
-
-
 def rl_win_rate(setup: Setup, curve: dict, arm: str, seed: int, budget: int, heldout_prompts: list[str],
                 base_gold: np.ndarray) -> dict:
-    """Retrain the reward model on the arm's first `budget` labels, optimise the policy against it with the
-    settings of bench/sentiment_rlhf.py, and measure the gold win rate against the base model."""
+    """Retrain the reward model on the arm's first `budget` labels, optimise the policy against it with
+    bench/sentiment_rlhf.py's earlier one-round settings (lr 2e-4, KL limit 8), and measure the gold win rate
+    against the base model."""
     from models_rl.rloo import RLConfig, optimize_rl  # TRL takes seconds to import; only this part needs it
 
     labeler = NoisyLabeler(VaderGold(), seed=seed, **LABELER_SETTINGS)
@@ -470,7 +458,7 @@ def rl_win_rate(setup: Setup, curve: dict, arm: str, seed: int, budget: int, hel
         policy_path=str(setup.base), reward_model_path=str(out / "reward_model"), output_dir=str(out / "policy"),
         kl_coef=0.05, kl_limit=8.0, kl_window=5, max_steps=400, batch_size=32, num_generations=8, num_iterations=2,
         max_new_tokens=TOKENS, learning_rate=2e-4, reward_norm_samples=1024, seed=seed), progress=quiet)
-    wins = win_rate(policy_gold(result.final_path, heldout_prompts), base_gold)
+    wins = win_rate(gold_rewards(result.final_path, heldout_prompts, TOKENS, seed=7)[1], base_gold)
     measured = {"gold_agreement": gold_agreement(setup, ensemble), "win_rate": wins,
                 "kl": result.checkpoints[-1].kl, "rl_steps": result.metrics["train/steps"]}
     shutil.rmtree(out, ignore_errors=True)  # a policy and its checkpoints: 4 MB each, nobody reads them again
@@ -576,7 +564,7 @@ def main() -> None:
 
     if args.rl and not args.summary_only:
         rl_prompts = eval_prompts[:200]
-        base_gold = policy_gold(base, rl_prompts)
+        base_gold = gold_rewards(base, rl_prompts, TOKENS, seed=7)[1]
         for arm, seed in itertools.product(list(dict.fromkeys([BASELINE, *args.rl_arms])), args.rl_seeds):
             for budget in args.rl_budgets + (args.rl_baseline_budgets if arm == BASELINE else []):
                 measured = cached_rl(setup, arm, seed, budget, lambda: rl_win_rate(
@@ -586,7 +574,7 @@ def main() -> None:
     rl = rl_curves(setup, list(ARMS), args.rl_seeds)
     if BASELINE in rl:
         lines += ["", "## RL: gold win rate of the final policy over the base model", "",
-                  f"seeds {args.rl_seeds}; RLOO as bench/sentiment_rlhf.py (KL limit 8 nats) on a reward model retrained "
+                  f"seeds {args.rl_seeds}; RLOO (lr 2e-4, KL limit 8 nats, one round) on a reward model retrained "
                   "on the arm's first n labels; 200 held-out prompts, ties count half", "",
                   *target_table(rl, "win_rate", args.rl_targets), "",
                   "win rate by labels: mean [95 % CI] over seeds (paired difference arm - random)", "",
