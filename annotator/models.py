@@ -96,8 +96,8 @@ class Campaign(models.Model):
     # ensemble disagreement and information gain needed more labels for the same reward-model agreement.
     acquisition_strategy = models.CharField(
         max_length=32, default="uncertainty",
-        help_text="How rounds 1 on choose pairs (models_rl.acquisition): uncertainty, disagreement, information_gain "
-                  "or random.",
+        help_text="How every round after round 0 chooses pairs (models_rl.acquisition): uncertainty, disagreement, "
+                  "information_gain or random.",
     )
     policy_optimizer = models.CharField(max_length=16, choices=PolicyOptimizer.choices, default=PolicyOptimizer.RL)
     gold_labeler = models.CharField(max_length=64, blank=True, default="vader")

@@ -33,6 +33,10 @@ LINE_WORDS = (9, 16)  # dialogue lines this long give a prompt and a fragment of
 # under weight decay. RL's learning rate is low enough for ~100 steps a round (5e-5: at 2e-4 each round
 # spent its KL in ~13 steps and gold rose half as much). Measured: docs/benchmarks.md, "Sentiment RLHF".
 DEMO_ROUNDS = 4
+# The simulated labelers that answer the demo's rounds and its evaluation, and how noisy they are.
+DEMO_SIMULATED_LABELERS = 3
+DEMO_NOISE = [("temperature", 0.05), ("tie_band", 0.02), ("position_bias", 0.02)]
+DEMO_EVALUATION_PROMPTS = 64  # battles a pair of checkpoints: enough for a win share within about +-12 points
 DEMO_ROUND_SETTINGS = {
     "train_prompts": 1000,
     "heldout_prompts": 64,

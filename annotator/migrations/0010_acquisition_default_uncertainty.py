@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='campaign',
             name='acquisition_strategy',
-            field=models.CharField(default='uncertainty', help_text='How rounds 1 on choose pairs (models_rl.acquisition): uncertainty, disagreement, information_gain or random.', max_length=32),
+            field=models.CharField(default='uncertainty', help_text='How every round after round 0 chooses pairs (models_rl.acquisition): uncertainty, disagreement, information_gain or random.', max_length=32),
         ),
     ]

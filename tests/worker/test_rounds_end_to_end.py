@@ -23,9 +23,15 @@ from annotator.models import (
     Round,
     RoundState,
 )
-from annotator.demo.seed import DEMO_ROUNDS
+from annotator.demo.seed import (
+    DEMO_EVALUATION_PROMPTS,
+    DEMO_NOISE,
+    DEMO_ROUND_SETTINGS,
+    DEMO_ROUNDS,
+    DEMO_SIMULATED_LABELERS,
+    demo_campaign_ensure,
+)
 from annotator.evaluation.selectors import leaderboard_latest
-from annotator.management.commands.demo import DEMO_EVALUATION_PROMPTS, DEMO_NOISE
 from annotator.rounds.state_machine import round_start
 from tests.stats import welch_t
 from tests.worker.round_settings import QUICK_ROUND_SETTINGS
@@ -64,8 +70,6 @@ def assert_rows_and_ledger_agree(campaign) -> None:
 @pytest.fixture
 def demo_recipe_campaign(db):
     """The demo's campaign as `make demo` sets it up: the shipped converged base, its round settings and prices."""
-    from annotator.demo.seed import demo_campaign_ensure
-
     return demo_campaign_ensure()
 
 
@@ -80,7 +84,7 @@ def test_the_demo_recipe_on_a_real_worker_beats_the_base_in_a_blind_evaluation(s
     started = time.monotonic()
     call_command(
         "run_round", campaign=campaign.name, rounds=DEMO_ROUNDS, simulate="vader", base_url=live_server.url,
-        labelers=3, noise=DEMO_NOISE, poll=0.3, stdout=out,
+        labelers=DEMO_SIMULATED_LABELERS, noise=DEMO_NOISE, poll=0.3, stdout=out,
     )
     output = out.getvalue()
     rounds = list(Round.objects.filter(campaign=campaign).order_by("number"))
@@ -108,7 +112,9 @@ def test_the_demo_recipe_on_a_real_worker_beats_the_base_in_a_blind_evaluation(s
     gpu_steps = LedgerEntry.objects.filter(campaign=campaign, category=LedgerCategory.GPU)
     # Round 0 samples (pairs at random, no model); later rounds run 4 GPU steps.
     assert gpu_steps.count() == 1 + 4 * (DEMO_ROUNDS - 1)
-    assert Judgement.objects.filter(assignment__comparison__campaign=campaign).count() == 1500
+    labels = DEMO_ROUNDS * DEMO_ROUND_SETTINGS["pairs_per_round"] * campaign.overlap
+    assert labels <= 1500  # the issue's budget of training labels
+    assert Judgement.objects.filter(assignment__comparison__campaign=campaign).count() == labels
 
     assert f"Round {DEMO_ROUNDS - 1} of '{campaign.name}': done" in output and "held-out accuracy" in output
     print(f"\n{output}\n{DEMO_ROUNDS} rounds in {time.monotonic() - started:.0f} s")
@@ -118,8 +124,8 @@ def test_the_demo_recipe_on_a_real_worker_beats_the_base_in_a_blind_evaluation(s
     last = f"round {DEMO_ROUNDS - 1}"
     out = StringIO()
     call_command("evaluate", campaign=campaign.name, checkpoints=f"base,{last}", prompts=DEMO_EVALUATION_PROMPTS,
-                 ratings=0, simulate="vader", base_url=live_server.url, labelers=3, noise=DEMO_NOISE, poll=0.3,
-                 stdout=out)
+                 ratings=0, simulate="vader", base_url=live_server.url, labelers=DEMO_SIMULATED_LABELERS,
+                 noise=DEMO_NOISE, poll=0.3, stdout=out)
     board = leaderboard_latest(campaign=campaign).data
     final = next(s for s in board["standings"] if s["name"] == last)
     base = PolicyCheckpoint.objects.get(campaign=campaign, label="base")

@@ -20,7 +20,13 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from annotator.demo.seed import DEMO_ROUNDS, demo_seed
+from annotator.demo.seed import (
+    DEMO_EVALUATION_PROMPTS,
+    DEMO_NOISE,
+    DEMO_ROUNDS,
+    DEMO_SIMULATED_LABELERS,
+    demo_seed,
+)
 from annotator.evaluation.selectors import checkpoint_name, default_evaluation_checkpoints
 from annotator.models import ComparisonPurpose, EvaluationRun, EvaluationState, Round, RoundState
 from annotator.rounds.selectors import round_summary
@@ -28,8 +34,6 @@ from annotator.simulation.local_site import local_site_serve
 from config.database import describe
 
 SITE_URL = "http://127.0.0.1:8000/"
-DEMO_EVALUATION_PROMPTS = 64  # battles a pair of checkpoints: enough for a win share within about +-12 points
-DEMO_NOISE = [("temperature", 0.05), ("tie_band", 0.02), ("position_bias", 0.02)]
 
 
 def _num(value, digits: int = 3) -> str:
@@ -45,7 +49,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--rounds", type=int, default=DEMO_ROUNDS,
                             help=f"Finished rounds the demo campaign should have (default {DEMO_ROUNDS}).")
-        parser.add_argument("--labelers", type=int, default=3, help="Simulated labelers (default 3).")
+        parser.add_argument("--labelers", type=int, default=DEMO_SIMULATED_LABELERS,
+                            help=f"Simulated labelers (default {DEMO_SIMULATED_LABELERS}).")
         parser.add_argument("--retrain", action="store_true",
                             help="Rebuild the shipped base model from the plays first (about 25 minutes on 2 CPU cores).")
         parser.add_argument("--seed-only", action="store_true",
