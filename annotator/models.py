@@ -146,6 +146,11 @@ class Round(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.PROTECT, related_name="rounds")
     number = models.PositiveIntegerField()
     state = models.CharField(max_length=20, choices=RoundState.choices, default=RoundState.TRAINING_REWARD)
+    final = models.BooleanField(
+        default=False,
+        help_text="A final round trains the reward model on every label and optimises the policy, then stops: "
+        "it samples only the held-out prompts and publishes no pairs.",
+    )
     step_started_at = models.DateTimeField(null=True, blank=True)
     step_owner = models.CharField(
         max_length=64, blank=True, help_text="Id of the task that holds the current step; empty when none runs it."

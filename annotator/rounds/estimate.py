@@ -29,8 +29,9 @@ class RoundEstimate:
     problems: tuple[str, ...]
 
 
-def round_estimate(*, campaign: Campaign, device_type: str, now: datetime | None = None) -> RoundEstimate:
-    """What the campaign's next (or current) round will cost, and what the budgets say about it.
+def round_estimate(*, campaign: Campaign, device_type: str, final: bool = False, now: datetime | None = None) -> RoundEstimate:
+    """What the campaign's next (or current) round will cost, and what the budgets say about it (`final`: the
+    next round is a final one, which labels nothing).
 
     GPU: `gpu_step_check` for each GPU step still to run (estimates from earlier runs). Money: the round's
     pairs x overlap x the campaign's price per judgement, against what is left of the money budget after the
@@ -41,7 +42,7 @@ def round_estimate(*, campaign: Campaign, device_type: str, now: datetime | None
     latest = round_latest(campaign=campaign)
     if latest is None or latest.state in (RoundState.DONE, RoundState.LABELING):
         number = 0 if latest is None else latest.number + 1
-        probe = Round(campaign=campaign, number=number)
+        probe = Round(campaign=campaign, number=number, final=final)
         steps = tuple(step for step in round_steps_of(probe) if step in TASK_STEPS)
     else:
         number = latest.number

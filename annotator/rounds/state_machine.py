@@ -30,7 +30,7 @@ from annotator.core.errors import InvalidInput
 from annotator.models import Campaign, Comparison, Prompt, PromptSplit, Round, RoundState
 from annotator.rounds.selectors import round_labeling_counts, round_latest
 from annotator.rounds.settings import RoundSettings, round_settings, step_stale_seconds
-from annotator.rounds.states import NEXT_STATE, STEPS, TASK_STEPS, round_step_needs_gpu, round_steps_of
+from annotator.rounds.states import STEPS, TASK_STEPS, round_next_state, round_step_needs_gpu, round_steps_of
 from annotator.rounds.step_tasks import step_enqueue
 from annotator.services.budget import gpu_usage_charge
 
@@ -58,14 +58,17 @@ def _ensure_prompts(*, campaign: Campaign, round_sizes: RoundSettings) -> None:
 
 
 @transaction.atomic
-def round_start(*, campaign: Campaign, now: datetime | None = None) -> Round:
+def round_start(*, campaign: Campaign, final: bool = False, now: datetime | None = None) -> Round:
     """Start the campaign's next round, or resume the current one, and dispatch its step.
 
-    - no round yet, or the last one done: a new round (round 0 starts at sampling);
+    - no round yet, or the last one done: a new round (round 0 starts at sampling); with `final`, a final
+      round, which trains on every label so far and publishes no pairs (refused for round 0, which has no
+      labels, and right after another final round, which already trained on them all);
     - the last one failed: it goes back to the step that failed;
     - the last one labeling: it is closed when its labels are all in, and the next one starts; otherwise
       InvalidInput says how many labels are missing;
     - the last one running a step: nothing changes, except that a step whose task died is dispatched again.
+    Resuming never changes what kind of round it is: `final` must match the round being resumed.
     Holds the campaign row lock (`FOR UPDATE`) so two starts cannot make two rounds.
     """
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
@@ -83,9 +86,24 @@ def round_start(*, campaign: Campaign, now: datetime | None = None) -> Round:
     if latest is None or latest.state == RoundState.DONE:
         _ensure_prompts(campaign=campaign, round_sizes=round_sizes)
         number = 0 if latest is None else latest.number + 1
-        first = RoundState.TRAINING_REWARD if number > 0 else RoundState.SAMPLING
-        skipped = {step: {"status": "skipped"} for step in STEPS if step not in round_steps_of(Round(number=number))}
-        latest = Round.objects.create(campaign=campaign, number=number, state=first, metrics={"steps": skipped})
+        if final and number == 0:
+            raise InvalidInput(f"{campaign.name!r} has no labels yet: a final round trains on labels, so run round 0 first.")
+        if final and latest.final:
+            raise InvalidInput(
+                f"Round {latest.number} of {campaign.name!r} was a final round and already trained on every label. "
+                "Run an ordinary round to buy more labels first."
+            )
+        latest = Round(campaign=campaign, number=number, final=final)
+        steps = round_steps_of(latest)
+        latest.state = steps[0]
+        latest.metrics = {"steps": {step: {"status": "skipped"} for step in STEPS if step not in steps}}
+        latest.save()
+    elif latest.final != final:
+        kind = "a final round" if latest.final else "an ordinary round"
+        raise InvalidInput(
+            f"Round {latest.number} of {campaign.name!r} is {kind} and has not finished: resume it as it is "
+            f"({'with' if latest.final else 'without'} final), then start the next."
+        )
     elif latest.state == RoundState.FAILED:
         failed_step = latest.metrics.get("failed_step") or round_steps_of(latest)[0]
         latest.metrics.setdefault("errors", []).append({"step": failed_step, "error": latest.error, "at": now.isoformat()})
@@ -224,9 +242,11 @@ def round_step_finish(
         }
         metrics = {key: value for key, value in round_.metrics.items() if key not in ("progress", "failed_step")}
         round_.metrics = {**metrics, "steps": steps, step: step_metrics}
-        round_.state = NEXT_STATE[step]
+        round_.state = round_next_state(round_=round_, step=step)
+        if round_.state == RoundState.DONE:
+            round_.finished_at = now
         round_.step_owner, round_.step_started_at, round_.step_heartbeat_at = "", None, None
-        round_.save(update_fields=["metrics", "state", "step_owner", "step_started_at", "step_heartbeat_at"])
+        round_.save(update_fields=["metrics", "state", "finished_at", "step_owner", "step_started_at", "step_heartbeat_at"])
         round_dispatch(round_id=round_.pk, now=now)
     return round_
 

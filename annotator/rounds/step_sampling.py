@@ -45,7 +45,8 @@ def round_prompt_ids(*, round_: Round, round_sizes: RoundSettings) -> list[int]:
 def sampling_jobs(*, round_: Round, base_path: str | None = None) -> list[SampleJob]:
     """What the sampling step generates. Round 0: the base policy (at `base_path`) on the round's prompts and
     the held-out prompts. Later rounds: the new policy on the round's prompts, the previous policy for
-    contrast, and every new checkpoint on the held-out prompts."""
+    contrast, and every new checkpoint on the held-out prompts. A final round pairs nothing: only the held-out
+    prompts."""
     round_sizes = round_settings(campaign=round_.campaign)
     prompt_ids = round_prompt_ids(round_=round_, round_sizes=round_sizes)
     texts = dict(Prompt.objects.filter(campaign=round_.campaign).values_list("pk", "text"))
@@ -65,8 +66,8 @@ def sampling_jobs(*, round_: Round, base_path: str | None = None) -> list[Sample
     previous = policy_checkpoint_before(campaign=round_.campaign, number=round_.number)
     if policy is None:
         raise InvalidInput(f"Round {round_.number} has no final policy checkpoint to sample from.")
-    jobs = [job(policy.pk, policy.path, prompt_ids, round_sizes.completions_per_prompt, "train")]
-    if previous is not None and round_sizes.contrast_per_prompt:
+    jobs = [] if round_.final else [job(policy.pk, policy.path, prompt_ids, round_sizes.completions_per_prompt, "train")]
+    if previous is not None and round_sizes.contrast_per_prompt and not round_.final:
         jobs.append(job(previous.pk, previous.path, prompt_ids, round_sizes.contrast_per_prompt, "train"))
     if heldout_ids and round_sizes.eval_samples_per_prompt:
         for checkpoint in round_checkpoints(round_=round_):

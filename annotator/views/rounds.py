@@ -62,16 +62,17 @@ def campaign_rounds(request: HttpRequest, name: str) -> HttpResponse:
 @require_POST
 @staff_required
 def round_start_view(request: HttpRequest, name: str) -> HttpResponse:
-    """Start the next round (or resume a failed one); a refusal comes back as a message, with status 400."""
+    """Start the next round (or resume a failed one); `final=1` makes (or resumes) a final round, which trains
+    on every label and publishes no pairs. A refusal comes back as a message, with status 400."""
     campaign = _campaign(name)
     try:
-        round_ = round_start(campaign=campaign)
+        round_ = round_start(campaign=campaign, final=request.POST.get("final") == "1")
     except ServiceError as exc:
         if request.htmx:
             return render(request, "rounds/campaign.html#start-result", {"error": exc.message}, status=exc.status)
         messages.error(request, exc.message)
         return redirect("rounds:campaign", name=campaign.name)
-    text = f"Round {round_.number} is {round_.get_state_display().lower()}."
+    text = f"{'Final round' if round_.final else 'Round'} {round_.number} is {round_.get_state_display().lower()}."
     if request.htmx:
         response = render(request, "rounds/campaign.html#start-result", {"started": text})
         response["HX-Trigger"] = "round-started"

@@ -59,6 +59,9 @@ class Command(BaseCommand):
         parser.add_argument("--labelers", type=int, default=3, help="Simulated labelers (default 3).")
         parser.add_argument("--noise", type=noise_item, action="append", default=[], metavar="KEY=VALUE",
                             help="Noise of the simulated labelers, e.g. temperature=0.1 tie_band=0.05 (repeatable).")
+        parser.add_argument("--final", action="store_true",
+                            help="Run a final round: train the reward model on every label so far and optimise the "
+                                 "policy, then stop (no new pairs to label). For when the labeling budget is spent.")
         parser.add_argument("--dry-run", action="store_true",
                             help="Only estimate the round's GPU time and money and check the budgets; change nothing.")
         parser.add_argument("--poll", type=float, default=1.0, help="Seconds between progress reads (default 1).")
@@ -69,6 +72,8 @@ class Command(BaseCommand):
             raise CommandError(f"No campaign {options['campaign']!r}.")
         if options["rounds"] < 1:
             raise CommandError("--rounds must be at least 1.")
+        if options["final"] and options["rounds"] != 1:
+            raise CommandError("--final runs one round, the last: leave out --rounds, or run the others first.")
         if options["simulate"] and options["labelers"] < campaign.overlap:
             raise CommandError(
                 f"Campaign {campaign.name!r} wants {campaign.overlap} judgements per pair from different labelers; "
@@ -97,10 +102,11 @@ class Command(BaseCommand):
         round_ = round_latest(campaign=campaign)
         if round_ is None or round_.state != RoundState.LABELING:
             try:
-                round_ = round_start(campaign=campaign)
+                round_ = round_start(campaign=campaign, final=self.options["final"])
             except ServiceError as exc:
                 raise CommandError(exc.message) from exc
-            self.stdout.write(f"Round {round_.number} of {campaign.name!r}: {round_.get_state_display().lower()}.")
+            kind = " (final: trains on every label, publishes no pairs)" if round_.final else ""
+            self.stdout.write(f"Round {round_.number} of {campaign.name!r}{kind}: {round_.get_state_display().lower()}.")
             round_ = self._follow(round_)
         if round_.state == RoundState.FAILED:
             self._summary(round_)
@@ -218,7 +224,7 @@ class Command(BaseCommand):
 
         device = device_name()
         try:
-            estimate = round_estimate(campaign=campaign, device_type=device)
+            estimate = round_estimate(campaign=campaign, device_type=device, final=self.options["final"])
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
         gpu = f"{estimate.gpu_seconds} s on {device} ({estimate.gpu_cost} {campaign.currency})"

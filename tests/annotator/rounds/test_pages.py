@@ -82,6 +82,20 @@ def test_start_button_starts_round_zero(staff_client, campaign, django_capture_o
     assert Round.objects.get(campaign=campaign).state == RoundState.SAMPLING
 
 
+def test_final_round_button_starts_a_final_round(staff_client, campaign, django_capture_on_commit_callbacks):
+    Round.objects.create(campaign=campaign, number=0, state=RoundState.DONE)
+    page = staff_client.get(reverse("rounds:campaign", args=[campaign.name])).content.decode()
+    assert 'id="start-final-round" name="final" value="1"' in page
+    with django_capture_on_commit_callbacks(execute=False):
+        response = staff_client.post(reverse("rounds:start", args=[campaign.name]), {"final": "1"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200 and "Final round 1 is training reward model" in response.content.decode()
+    assert Round.objects.get(campaign=campaign, number=1).final
+    table = staff_client.get(reverse("rounds:campaign", args=[campaign.name]), HTTP_HX_REQUEST="true").content.decode()
+    assert "1</a> (final)" in table
+    again = staff_client.post(reverse("rounds:start", args=[campaign.name]), HTTP_HX_REQUEST="true")
+    assert again.status_code == 400 and "is a final round and has not finished" in again.content.decode()
+
+
 def test_start_button_needs_csrf_and_post(staff, campaign):
     client = Client(enforce_csrf_checks=True)
     client.force_login(staff)

@@ -1,4 +1,4 @@
-"""`run_round --dry-run`: the estimate and the budget check, refusing clearly and changing nothing."""
+"""`run_round --dry-run`: the estimate and the budget check, refusing clearly and changing nothing; `--final`'s checks."""
 
 from decimal import Decimal
 from io import StringIO
@@ -62,3 +62,14 @@ def test_dry_run_refuses_when_money_cannot_pay_for_the_labels():
 def test_unknown_campaign_is_a_clear_error():
     with pytest.raises(CommandError, match="No campaign 'nope'"):
         call_command("run_round", campaign="nope", dry_run=True, stdout=StringIO())
+
+
+def test_a_final_round_estimate_has_no_labeling_and_final_runs_one_round():
+    campaign = campaign_with_history(gpu_hour_budget=Decimal("5"), money_budget=Decimal("100"))
+    Round.objects.create(campaign=campaign, number=0, state="done")
+    out = StringIO()
+    call_command("run_round", campaign=campaign.name, dry_run=True, final=True, stdout=out)
+    assert "steps        training_reward, optimizing, sampling" in out.getvalue()
+    assert "0 pairs x overlap 2 = 0 judgements" in out.getvalue()
+    with pytest.raises(CommandError, match="--final runs one round"):
+        call_command("run_round", campaign=campaign.name, final=True, rounds=2, stdout=StringIO())

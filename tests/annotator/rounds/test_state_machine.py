@@ -249,3 +249,71 @@ def test_the_embedded_base_model_is_the_shipped_one_unless_the_campaign_override
     assert marker["config"]["max_steps"] == 3000 and marker["metrics"]["eval/loss"] <= 4.0
     overridden = CampaignFactory(settings={"base_model": {"n_layer": 2, "time_budget_s": 30}})
     assert embedded_base_model_dir(campaign=overridden) == tmp_path / "base-model"
+
+
+def finish(round_: Round, step: str, store=lambda locked: {}) -> Round:
+    """Claim the round's current step as the task it was sent to, and finish it."""
+    round_.refresh_from_db()
+    assert round_.state == step and round_step_claim(round_id=round_.pk, step=step, task_id=round_.step_owner)
+    return round_step_finish(round_id=round_.pk, step=step, task_id=round_.step_owner, store=store, run=CPU)
+
+
+def test_a_final_round_trains_optimises_and_samples_then_is_done_with_nothing_to_label(
+        campaign, django_capture_on_commit_callbacks):
+    Round.objects.create(campaign=campaign, number=0, state=RoundState.DONE)
+    with django_capture_on_commit_callbacks(execute=False):
+        final = round_start(campaign=campaign, final=True)
+    assert (final.number, final.final, final.state) == (1, True, RoundState.TRAINING_REWARD)
+    assert final.metrics["steps"] == {RoundState.SELECTING: {"status": "skipped"}, RoundState.LABELING: {"status": "skipped"}}
+    with django_capture_on_commit_callbacks(execute=False):
+        finish(final, RoundState.TRAINING_REWARD, store_reward_model("/rm/final"))
+        finish(final, RoundState.OPTIMIZING)
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            done = finish(final, RoundState.SAMPLING)
+    assert done.state == RoundState.DONE and done.finished_at is not None
+    assert callbacks == []  # nothing is sent after the last step: no selecting, no labeling
+    assert LedgerEntry.objects.filter(round=final, category=LedgerCategory.GPU).count() == 3
+
+
+def test_a_final_round_is_refused_without_labels_and_right_after_another(campaign, django_capture_on_commit_callbacks):
+    with pytest.raises(InvalidInput, match="run round 0 first"):
+        round_start(campaign=campaign, final=True)
+    assert not Round.objects.exists()
+    Round.objects.create(campaign=campaign, number=0, state=RoundState.DONE)
+    Round.objects.create(campaign=campaign, number=1, state=RoundState.DONE, final=True)
+    with pytest.raises(InvalidInput, match="already trained on every label"):
+        round_start(campaign=campaign, final=True)
+    # More labels after a final round: an ordinary round may follow it.
+    with django_capture_on_commit_callbacks(execute=False):
+        after = round_start(campaign=campaign)
+    assert (after.number, after.final, after.state) == (2, False, RoundState.TRAINING_REWARD)
+
+
+def test_resuming_keeps_the_kind_of_round(campaign, django_capture_on_commit_callbacks):
+    round_ = training_round(campaign)  # an ordinary round 1, running
+    with pytest.raises(InvalidInput, match="is an ordinary round and has not finished"):
+        round_start(campaign=campaign, final=True)
+    round_.final = True
+    round_.save(update_fields=["final"])
+    with pytest.raises(InvalidInput, match="is a final round and has not finished"):
+        round_start(campaign=campaign)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        resumed = round_start(campaign=campaign, final=True)
+    assert resumed.pk == round_.pk and len(callbacks) == 1
+
+
+def test_a_final_round_samples_only_the_heldout_prompts(campaign):
+    """It publishes no pairs, so it samples nothing to pair: only its checkpoints on the held-out prompts, for
+    their gold reward."""
+    from annotator.models import PolicyCheckpoint
+    from annotator.rounds.step_sampling import sampling_jobs
+
+    zero = Round.objects.create(campaign=campaign, number=0, state=RoundState.DONE)
+    PolicyCheckpoint.objects.create(campaign=campaign, round=zero, label="base", path="/base", kl_from_base=0.0)
+    for final in (False, True):
+        round_ = Round.objects.create(campaign=campaign, number=1 + final, state=RoundState.SAMPLING, final=final)
+        PolicyCheckpoint.objects.create(campaign=campaign, round=round_, label="final", path=f"/p{final}", kl_from_base=1.0)
+        jobs = sampling_jobs(round_=round_)
+        purposes = sorted(job.purpose for job in jobs)
+        assert purposes == (["eval"] if final else ["eval", "train", "train"]), jobs
+        assert all(len(job.prompt_ids) == 2 for job in jobs if job.purpose == "eval")
