@@ -26,9 +26,10 @@ PROMPT_WORDS = 4
 LINE_WORDS = (9, 16)  # dialogue lines this long give a prompt and a fragment of 5-12 words
 
 
-# The demo campaign's rounds (annotator.rounds.settings.RoundSettings and the models_rl configs): four rounds of
-# 375 labels (1,500 in all); rounds 1-3 each train a reward model on every label so far and move the policy
-# up to 7/3 nats further from the base, so round 3's policy ends under 7 nats having trained on 1,125 labels.
+# The demo campaign's rounds (annotator.rounds.settings.RoundSettings and the models_rl configs): four labeling
+# rounds of 375 labels (1,500 in all), then a final round. Rounds 1-3 each train a reward model on every label so
+# far and move the policy up to 2.125 nats further from the base; the final round (round 4) trains one on all
+# 1,500 labels and spends the last quarter of the 8.5-nat KL limit, so the last round's labels train a policy too.
 # VADER is a lexicon, so the reward model is a bag of tokens: a head on the token embeddings, the table trained
 # under weight decay. RL's learning rate is low enough for ~100 steps a round (5e-5: at 2e-4 each round
 # spent its KL in ~13 steps and gold rose half as much). Measured: docs/benchmarks.md, "Sentiment RLHF".
@@ -49,10 +50,10 @@ DEMO_ROUND_SETTINGS = {
     "random_share": 0.1,
     "eval_samples_per_prompt": 8,  # 512 samples a checkpoint: its gold reward to about +-0.04 (95 %), not +-0.1
     "reward_ensemble_size": 3,
-    "kl_per_round": 2.34,
+    "kl_per_round": 2.125,  # kl_limit / 4: three rounds and the final one
     "reward_model": {"features": "embeddings", "pooling": "mean", "learning_rate": 0.01, "epochs": 20,
                      "weight_decay": 1.0},
-    "policy": {"learning_rate": 5e-5, "kl_limit": 7.0, "max_steps": 300, "reward_norm_samples": 512},
+    "policy": {"learning_rate": 5e-5, "kl_limit": 8.5, "max_steps": 300, "reward_norm_samples": 512},
 }
 
 

@@ -4,7 +4,9 @@
 2. shows the embedded Shakespeare policy shipped with the code (its held-out loss and a sample; `--retrain`
    rebuilds it from the plays);
 3. runs RLHF rounds until the campaign has `--rounds` finished ones, with simulated VADER labelers (noisy)
-   working through the HTTP API of the site served from this process; a rerun resumes, never repeats;
+   working through the HTTP API of the site served from this process, then a final round that trains on
+   every label and publishes nothing (so the last round's labels train a policy too); a rerun resumes, never
+   repeats;
 4. prints a table per round;
 5. evaluates the base and every round's final policy blindly (battles and blind ratings answered by the same
    simulated labelers) and prints the leaderboard, then the accounts.
@@ -29,7 +31,7 @@ from annotator.demo.seed import (
 )
 from annotator.evaluation.selectors import checkpoint_name, default_evaluation_checkpoints
 from annotator.models import ComparisonPurpose, EvaluationRun, EvaluationState, Round, RoundState
-from annotator.rounds.selectors import round_summary
+from annotator.rounds.selectors import round_latest, round_summary
 from annotator.simulation.local_site import local_site_serve
 from config.database import describe
 
@@ -48,7 +50,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--rounds", type=int, default=DEMO_ROUNDS,
-                            help=f"Finished rounds the demo campaign should have (default {DEMO_ROUNDS}).")
+                            help=f"Finished labeling rounds the demo campaign should have (default {DEMO_ROUNDS}); a "
+                                 "final round that trains on all their labels follows them.")
         parser.add_argument("--labelers", type=int, default=DEMO_SIMULATED_LABELERS,
                             help=f"Simulated labelers (default {DEMO_SIMULATED_LABELERS}).")
         parser.add_argument("--retrain", action="store_true",
@@ -75,17 +78,28 @@ class Command(BaseCommand):
 
     def _run_rounds(self, *, campaign, rounds: int, labelers: int, retrain: bool) -> None:
         self._base_model(retrain=retrain)
-        finished = Round.objects.filter(campaign=campaign, state=RoundState.DONE).count()
+        latest = round_latest(campaign=campaign)
+        if latest is not None and latest.final and latest.state != RoundState.DONE:
+            self._final_round(campaign=campaign)  # an interrupted final round is finished before anything else
+        finished = Round.objects.filter(campaign=campaign, state=RoundState.DONE, final=False).count()
         to_run = max(0, rounds - finished)
-        if not to_run:
-            self.stdout.write(f"\n== {finished} rounds already finished; nothing to run ==")
-            return
-        self.stdout.write(f"\n== {to_run} RLHF round(s) with {labelers} simulated VADER labelers (noisy) ==")
-        with local_site_serve() as base_url:
-            call_command(
-                "run_round", campaign=campaign.name, rounds=to_run, simulate="vader", base_url=base_url,
-                labelers=labelers, noise=DEMO_NOISE, stdout=self.stdout, stderr=self.stderr,
-            )
+        if to_run:
+            self.stdout.write(f"\n== {to_run} RLHF round(s) with {labelers} simulated VADER labelers (noisy) ==")
+            with local_site_serve() as base_url:
+                call_command(
+                    "run_round", campaign=campaign.name, rounds=to_run, simulate="vader", base_url=base_url,
+                    labelers=labelers, noise=DEMO_NOISE, stdout=self.stdout, stderr=self.stderr,
+                )
+        latest = round_latest(campaign=campaign)
+        if latest is not None and latest.number > 0 and not latest.final:
+            self._final_round(campaign=campaign)
+        elif not to_run:
+            final = ", and the final round" if latest is not None and latest.final else ""
+            self.stdout.write(f"\n== Nothing to run: {finished} round(s) finished{final} ==")
+
+    def _final_round(self, *, campaign) -> None:
+        self.stdout.write("\n== The final round: a reward model on every label, the policy optimised once more ==")
+        call_command("run_round", campaign=campaign.name, final=True, stdout=self.stdout, stderr=self.stderr)
 
     def _base_model(self, *, retrain: bool) -> None:
         """The shipped base policy: its held-out loss and a sample, so a newcomer sees what the labelers will read;
@@ -147,7 +161,7 @@ class Command(BaseCommand):
             final = next((c for c in checkpoints if c.label == "final"), checkpoints[-1] if checkpoints else None)
             spend = summary["spend"]
             self.stdout.write(
-                f"{round_.number:>5}  {round_.state:<9}  {summary['labels_submitted']:>10}  "
+                f"{round_.number:>5}  {'final' if round_.final else round_.state:<9}  {summary['labels_submitted']:>10}  "
                 f"{_num(reward_model.heldout_accuracy if reward_model else None, 2):>6}  "
                 f"{_num(reward_model.gold_agreement if reward_model else None, 2):>8}  "
                 f"{_num(final.metrics.get('eval/gold_reward') if final else None):>11}  "
@@ -155,7 +169,8 @@ class Command(BaseCommand):
                 f"{sum(summary['pairs'].values()):>5}  {spend['labeling']:>9.2f}  {_num(spend.get('gpu_seconds'), 1):>7}"
             )
         self.stdout.write(f"(money in {currency}; gold reward = mean VADER sentiment of the round's final policy "
-                          "on held-out prompts; KL in nats per completion from the base policy)")
+                          "on held-out prompts; KL in nats per completion from the base policy; the final round "
+                          "trains on every label and publishes no pairs)")
 
     def _how_to_log_in(self, *, summary, rounds_ran: bool) -> None:
         campaign = summary.campaign
