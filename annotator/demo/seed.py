@@ -127,7 +127,7 @@ def demo_campaign_ensure() -> Campaign:
             "task_kind": TaskKind.PAIRWISE,
             "overlap": 1,  # every label on a new pair: the demo's 1,500 labels go furthest that way
             "currency": "USD",
-            "money_budget": Decimal("100.00"),
+            "money_budget": Decimal("120.00"),  # 1,500 labels (75), the blind evaluation of five checkpoints (34)
             "pay_model": PayModel.PER_JUDGEMENT,
             "pay_per_judgement": Decimal("0.05"),
             "gold_labeler": "vader",

@@ -30,7 +30,7 @@ def test_demo_runs_twice_without_duplicates_and_prints_how_to_log_in(db):
     campaign = Campaign.objects.get(name="demo-sentiment")
     assert "more positive sentiment" in campaign.instructions
     assert (campaign.overlap, campaign.task_kind, str(campaign.money_budget), str(campaign.pay_per_judgement)) == (
-        1, "pairwise", "100.0000", "0.0500",
+        1, "pairwise", "120.0000", "0.0500",
     )
     assert campaign.settings == DEMO_ROUND_SETTINGS
     assert Campaign.objects.count() == 1
