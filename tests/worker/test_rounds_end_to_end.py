@@ -142,7 +142,8 @@ def test_the_demo_recipe_on_a_real_worker_beats_the_base_in_a_blind_evaluation(s
                f"{statistics.mean(base_scores):.3f}, {last} {statistics.mean(final_scores):.3f}, Welch t "
                f"{welch_t(final_scores, base_scores):.2f}\n{out.getvalue()}")
     # The 95 % intervals of the win share and the rating must clear a coin toss and the base: a loop that stopped
-    # learning fails here. (The demo measured FINAL_WIN on these 64 prompts; the bound is 50 %.)
+    # learning fails here. (The demo measured 75 to 80.5 % in three runs on these 64 prompts,
+    # docs/benchmarks.md; the bound is 50 %.)
     assert final["win_rate_low"] > 0.5 and final["rating_low"] > 1000, summary
     assert final_checkpoint.kl_from_base < 10, summary
     print(summary)
