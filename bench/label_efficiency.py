@@ -32,7 +32,7 @@ On 2 CPU cores (1 torch thread) an arm takes 1.5 to 3 minutes a seed (the random
 2.5 to 4), so the default run (random and disagreement, 5 seeds) takes about 15 minutes; `--rl` adds about a minute
 per RL run (25 with the defaults; run budgets in separate invocations to split it, results are cached too).
 
-    .venv/bin/python bench/label_efficiency.py [--arms random disagreement uncertainty information_gain
+    .venv/bin/python bench/label_efficiency.py [--arms random disagreement uncertainty information_gain thompson
         disagreement-spread uncertainty-spread random-spread] [--seeds 0 1 2 3 4] [--rl --rl-arms disagreement] [--summary-only]
         [--base-model PATH] [--out results.md]
 """
@@ -90,6 +90,7 @@ ARMS = {
     "disagreement": Arm("disagreement"),  # the campaigns' default until this bench measured it
     "uncertainty": Arm("uncertainty"),  # the campaigns' default since (docs/benchmarks.md)
     "information_gain": Arm("information_gain"),
+    "thompson": Arm("thompson"),  # double Thompson sampling over the ensemble: each prompt's top pair under two members
     "disagreement-spread": Arm("disagreement", spread=True),
     "uncertainty-spread": Arm("uncertainty", spread=True),
     "random-spread": Arm("random", spread=True),  # the control for what spreading alone buys
@@ -389,9 +390,9 @@ def curve_table(curves: dict[str, dict[int, dict]], metric: str) -> list[str]:
 
 
 # What each change to the campaign's acquisition bought: (from, to) arms compared like random / arm.
-CHANGES = [("disagreement", "uncertainty"), ("disagreement", "information_gain"), ("disagreement", "disagreement-spread"),
-           ("uncertainty", "uncertainty-spread"), (BASELINE, "random-spread"), ("random-spread", "disagreement-spread"),
-           ("random-spread", "uncertainty-spread")]
+CHANGES = [("disagreement", "uncertainty"), ("disagreement", "information_gain"), ("uncertainty", "thompson"),
+           ("disagreement", "disagreement-spread"), ("uncertainty", "uncertainty-spread"), (BASELINE, "random-spread"),
+           ("random-spread", "disagreement-spread"), ("random-spread", "uncertainty-spread")]
 
 
 def change_table(curves: dict[str, dict[int, dict]], metric: str, targets: list[float]) -> list[str]:

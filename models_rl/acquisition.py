@@ -8,6 +8,12 @@ Strategies (higher score = more worth asking):
 - "information_gain": the mutual information (in nats) between the label and which member is right (BALD),
   H(mean_m P_m) - mean_m H(P_m) with H the binary entropy: 0 when the members agree, whatever p; largest when
   each member is sure and they split. Needs at least two members.
+- "thompson": double Thompson sampling over the ensemble, prompt by prompt (Dwaracherla et al. 2024, "Efficient
+  Exploration for LLMs"): draw two distinct members as two samples of the reward; the prompt's pair is the
+  completion best under the first with the one best under the second, i.e. the pair with the largest
+  r_1(a) + r_2(b) either way round. That pair scores 1 + p (1 - p), every other pair p (1 - p): a batch takes one
+  pair of each prompt, the least certain first, and labels land among each prompt's best completions, where RL
+  goes. Needs at least two members.
 - "random": a uniform random score, the baseline.
 A batch takes the best-scored pairs, then a share of uniformly random pairs as a control group, and never
 more than `max_per_prompt` pairs of one prompt.
@@ -25,7 +31,7 @@ from typing import Annotated, Literal, get_args
 import numpy as np
 import tyro
 
-Strategy = Literal["disagreement", "uncertainty", "information_gain", "random"]
+Strategy = Literal["disagreement", "uncertainty", "information_gain", "thompson", "random"]
 STRATEGIES = get_args(Strategy)
 
 
@@ -74,7 +80,7 @@ def score_pairs(candidates: list[CandidatePair], strategy: str, *, seed: int = 0
     probabilities = _member_probabilities(candidates)
     if strategy == "random":
         return np.random.default_rng(seed).random(len(candidates)).tolist()
-    if strategy in ("disagreement", "information_gain") and probabilities.shape[1] < 2:
+    if strategy in ("disagreement", "information_gain", "thompson") and probabilities.shape[1] < 2:
         raise ValueError(f"the {strategy} strategy needs a reward ensemble of at least 2 members; "
                          "use 'uncertainty' with a single reward model")
     if strategy == "disagreement":
@@ -82,7 +88,32 @@ def score_pairs(candidates: list[CandidatePair], strategy: str, *, seed: int = 0
     mean = probabilities.mean(axis=1)
     if strategy == "information_gain":
         return (_binary_entropy(mean) - _binary_entropy(probabilities).mean(axis=1)).clip(min=0).tolist()
-    return (mean * (1 - mean)).tolist()
+    uncertainty = mean * (1 - mean)
+    if strategy == "thompson":
+        return (uncertainty + _double_thompson_picks(candidates, seed=seed)).tolist()
+    return uncertainty.tolist()
+
+
+def _double_thompson_picks(candidates: list[CandidatePair], *, seed: int) -> np.ndarray:
+    """1.0 for each prompt's double-Thompson pair, 0.0 elsewhere. Per prompt (in order of first appearance, so a
+    seed gives the same draws) two distinct members m1, m2; the pair maximising r_m1(a) + r_m2(b) or r_m1(b) +
+    r_m2(a) holds the completion best under m1 and the one best under m2 (distinct completions)."""
+    rng = np.random.default_rng(seed)
+    members = len(candidates[0].member_rewards_a)
+    draws: dict[object, tuple[int, int]] = {}
+    best: dict[object, tuple[float, int]] = {}
+    for index, candidate in enumerate(candidates):
+        if candidate.prompt_key not in draws:
+            first, second = rng.choice(members, size=2, replace=False)
+            draws[candidate.prompt_key] = (int(first), int(second))
+        first, second = draws[candidate.prompt_key]
+        a, b = candidate.member_rewards_a, candidate.member_rewards_b
+        value = max(a[first] + b[second], b[first] + a[second])
+        if candidate.prompt_key not in best or value > best[candidate.prompt_key][0]:
+            best[candidate.prompt_key] = (value, index)
+    picks = np.zeros(len(candidates))
+    picks[[index for _, index in best.values()]] = 1.0
+    return picks
 
 
 def _binary_entropy(p: np.ndarray) -> np.ndarray:

@@ -68,6 +68,41 @@ def test_uncertainty_selection_prefers_coin_tosses():
     assert [s.key for s in selected] == [0, 1, 2, 3, 4]
 
 
+def completions_pairs(prompt, rewards_by_completion):
+    """Every pair of a prompt's completions; rewards_by_completion[c] holds each member's reward of completion c."""
+    n = len(rewards_by_completion)
+    return [pair((prompt, i, j), prompt, rewards_by_completion[i], rewards_by_completion[j])
+            for i in range(n) for j in range(i + 1, n)]
+
+
+def test_thompson_pairs_the_best_completion_of_one_member_with_the_best_of_another():
+    # Two members: member 0 likes completion 0 best, member 1 completion 3; completions 1 and 2 are middling.
+    rewards = [[5.0, 0.0], [1.0, 1.0], [0.5, 0.5], [0.0, 5.0]]
+    candidates = completions_pairs("p", rewards) + completions_pairs("q", rewards)
+    scores = score_pairs(candidates, "thompson", seed=3)
+    picked = [c.key for c, s in zip(candidates, scores) if s >= 1]
+    assert picked == [("p", 0, 3), ("q", 0, 3)]  # one pair a prompt, whichever member was drawn first
+    uncertainty = score_pairs(candidates, "uncertainty")
+    expected = [u + (1 if c.key in picked else 0) for c, u in zip(candidates, uncertainty)]
+    assert scores == pytest.approx(expected)
+
+
+def test_thompson_draws_members_by_seed_and_a_batch_takes_one_pair_of_each_prompt_first():
+    # Three members, each with its own favourite: which pair a prompt gets depends on the two members drawn.
+    rewards = [[5.0, 0.0, 0.0], [0.0, 5.0, 0.0], [0.0, 0.0, 5.0], [1.0, 1.0, 1.0]]
+    candidates = [c for prompt in range(12) for c in completions_pairs(f"prompt-{prompt}", rewards)]
+
+    def picks(seed):
+        return [c.key[1:] for c, s in zip(candidates, score_pairs(candidates, "thompson", seed=seed)) if s >= 1]
+
+    assert picks(1) == picks(1) and len(picks(1)) == 12
+    assert set(picks(1)) <= {(0, 1), (0, 2), (1, 2)}  # the favourites of two distinct members
+    assert len(set(picks(1))) > 1 and any(picks(seed) != picks(1) for seed in range(2, 6))
+    selected = select_pairs(candidates, AcquisitionConfig(batch_size=12, strategy="thompson", random_share=0.0,
+                                                          max_per_prompt=2, seed=1))
+    assert sorted(s.key[0] for s in selected) == sorted(f"prompt-{p}" for p in range(12))
+
+
 def test_a_share_of_the_batch_is_random_control():
     config = AcquisitionConfig(batch_size=10, strategy="disagreement", random_share=0.3, seed=5)
     selected = select_pairs(mixed_candidates(), config)
@@ -90,7 +125,7 @@ def test_no_prompt_appears_more_often_than_the_cap():
 
 
 def test_bad_input_is_refused_with_a_clear_message():
-    for strategy in ("disagreement", "information_gain"):
+    for strategy in ("disagreement", "information_gain", "thompson"):
         with pytest.raises(ValueError, match=f"the {strategy} strategy needs .* at least 2 members"):
             score_pairs([pair(1, "p", [1.0], [0.0])], strategy)
     with pytest.raises(ValueError, match="same, non-zero number"):
