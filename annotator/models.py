@@ -97,7 +97,7 @@ class Campaign(models.Model):
     acquisition_strategy = models.CharField(
         max_length=32, default="uncertainty",
         help_text="How every round after round 0 chooses pairs (models_rl.acquisition): uncertainty, disagreement, "
-                  "information_gain or random.",
+                  "information_gain, thompson or random.",
     )
     policy_optimizer = models.CharField(max_length=16, choices=PolicyOptimizer.choices, default=PolicyOptimizer.RL)
     gold_labeler = models.CharField(max_length=64, blank=True, default="vader")
