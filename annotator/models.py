@@ -91,7 +91,6 @@ class Campaign(models.Model):
 
     # RLHF
     base_model_path = models.CharField(max_length=500, blank=True, help_text="Empty: the embedded Shakespeare model.")
-    prompt_source = models.CharField(max_length=500, blank=True)
     # p(1 - p) measured best in bench/label_efficiency.py (docs/benchmarks.md): as good as random pairs, where
     # ensemble disagreement and information gain needed more labels for the same reward-model agreement.
     acquisition_strategy = models.CharField(
@@ -100,7 +99,13 @@ class Campaign(models.Model):
                   "information_gain, thompson or random.",
     )
     policy_optimizer = models.CharField(max_length=16, choices=PolicyOptimizer.choices, default=PolicyOptimizer.RL)
-    gold_labeler = models.CharField(max_length=64, blank=True, default="vader")
+    # No default labeler: VADER answers sentiment questions only, so a campaign gets gold (honeypot) pairs only
+    # when someone chose who answers them.
+    gold_labeler = models.CharField(
+        max_length=500, blank=True, default="",
+        help_text="Who answers the gold (honeypot) pairs: empty for none, 'vader' (positive sentiment only), or "
+                  "the directory of a reward model the workers can read.",
+    )
     settings = models.JSONField(default=dict, blank=True, help_text="Round sizes and training knobs.")
 
     created_at = models.DateTimeField(auto_now_add=True)

@@ -2,7 +2,16 @@
 
 import pytest
 
-from annotator.models import Comparison, ComparisonPurpose, Completion, LedgerCategory, LedgerEntry, PolicyCheckpoint, RoundState
+from annotator.models import (
+    Campaign,
+    Comparison,
+    ComparisonPurpose,
+    Completion,
+    LedgerCategory,
+    LedgerEntry,
+    PolicyCheckpoint,
+    RoundState,
+)
 from annotator.rounds.state_machine import round_start
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
@@ -33,3 +42,18 @@ def test_round_zero_runs_in_process_and_publishes_random_pairs(tiny_campaign, ar
     # Sampling ran a model (charged); round 0's random pairing did not.
     gpu = LedgerEntry.objects.filter(campaign=tiny_campaign, category=LedgerCategory.GPU)
     assert list(gpu.values_list("reason", flat=True)) == ["GPU step: sampling"]
+
+
+def test_a_campaign_without_a_gold_labeler_gets_no_gold_pairs(tiny_campaign, artifact_dir,
+                                                               django_capture_on_commit_callbacks):
+    # None is the default: VADER's answers are sentiment answers, wrong for any other campaign's honeypots.
+    assert Campaign._meta.get_field("gold_labeler").get_default() == ""
+    tiny_campaign.gold_labeler = ""
+    tiny_campaign.save(update_fields=["gold_labeler"])
+    with django_capture_on_commit_callbacks(execute=True):
+        round_ = round_start(campaign=tiny_campaign)
+    round_.refresh_from_db()
+    assert round_.state == RoundState.LABELING, round_.error
+    comparisons = Comparison.objects.filter(round=round_)
+    assert comparisons.exists() and not comparisons.filter(purpose=ComparisonPurpose.GOLD).exists()
+    assert not Completion.objects.filter(prompt__campaign=tiny_campaign, gold_score__isnull=False).exists()
