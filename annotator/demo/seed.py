@@ -17,6 +17,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from annotator.models import Campaign, Comparison, Completion, LabelerKind, LabelerProfile, PayModel, Prompt, TaskKind
+from annotator.rounds.settings import round_settings
+from annotator.services.prompts import campaign_prompts_from_plays
 
 DEMO_CAMPAIGN_NAME = "demo-sentiment"
 DEMO_COMPARISON_COUNT = 30
@@ -111,8 +113,9 @@ def demo_accounts_ensure() -> tuple[DemoAccount, ...]:
 
 @transaction.atomic
 def demo_campaign_ensure() -> Campaign:
-    """The demo campaign; an existing one is left as it is (an admin may have changed its budget)."""
-    campaign, _ = Campaign.objects.get_or_create(
+    """The demo campaign, with openings of lines from the plays as its prompts; an existing one is left as it is
+    (an admin may have changed its budget)."""
+    campaign, created = Campaign.objects.get_or_create(
         name=DEMO_CAMPAIGN_NAME,
         defaults={
             "title": "Demo: the more positive continuation",
@@ -136,6 +139,10 @@ def demo_campaign_ensure() -> Campaign:
             "settings": DEMO_ROUND_SETTINGS,
         },
     )
+    if created:
+        sizes = round_settings(campaign=campaign)
+        campaign_prompts_from_plays(campaign=campaign, train=sizes.train_prompts, heldout=sizes.heldout_prompts,
+                                    seed=sizes.seed)
     return campaign
 
 

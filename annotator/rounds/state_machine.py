@@ -29,7 +29,7 @@ from django.utils import timezone
 from annotator.core.errors import InvalidInput
 from annotator.models import Campaign, Comparison, Prompt, PromptSplit, Round, RoundState
 from annotator.rounds.selectors import round_labeling_counts, round_latest
-from annotator.rounds.settings import RoundSettings, round_settings, step_stale_seconds
+from annotator.rounds.settings import round_settings, step_stale_seconds
 from annotator.rounds.states import STEPS, TASK_STEPS, round_next_state, round_step_needs_gpu, round_steps_of
 from annotator.rounds.step_tasks import step_enqueue
 from annotator.services.budget import gpu_usage_charge
@@ -41,20 +41,13 @@ logger = logging.getLogger(__name__)
 # Starting, resuming, dispatching
 
 
-def _ensure_prompts(*, campaign: Campaign, round_sizes: RoundSettings) -> None:
-    """A campaign with no prompts gets openings cut from the Shakespeare texts (train and held-out)."""
-    if Prompt.objects.filter(campaign=campaign).exists():
-        return
-    from models_rl.data import shakespeare_prompts  # plain data; the ML stack loads only when needed
-
-    texts = shakespeare_prompts(round_sizes.train_prompts + round_sizes.heldout_prompts, seed=round_sizes.seed)
-    Prompt.objects.bulk_create(
-        Prompt(
-            campaign=campaign, text=text, source="shakespeare",
-            split=PromptSplit.HELDOUT if index < round_sizes.heldout_prompts else PromptSplit.TRAIN,
+def _prompts_check(*, campaign: Campaign) -> None:
+    """A round samples the campaign's own prompts: none is an error to fix, not a cue to use some other text."""
+    if not Prompt.objects.filter(campaign=campaign, split=PromptSplit.TRAIN).exists():
+        raise InvalidInput(
+            f"{campaign.name!r} has no train prompts to sample from. Add some first, e.g. openings of lines from "
+            f"Shakespeare's plays: python manage.py campaign_prompts --campaign {campaign.name} --plays"
         )
-        for index, text in enumerate(texts)
-    )
 
 
 @transaction.atomic
@@ -72,7 +65,7 @@ def round_start(*, campaign: Campaign, final: bool = False, now: datetime | None
     Holds the campaign row lock (`FOR UPDATE`) so two starts cannot make two rounds.
     """
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
-    round_sizes = round_settings(campaign=campaign)
+    round_settings(campaign=campaign)  # bad settings are refused before anything starts
     now = now or timezone.now()
     latest = round_latest(campaign=campaign)
     if latest is not None and latest.state == RoundState.LABELING:
@@ -84,7 +77,7 @@ def round_start(*, campaign: Campaign, final: bool = False, now: datetime | None
             )
         latest.refresh_from_db()
     if latest is None or latest.state == RoundState.DONE:
-        _ensure_prompts(campaign=campaign, round_sizes=round_sizes)
+        _prompts_check(campaign=campaign)
         number = 0 if latest is None else latest.number + 1
         if final and number == 0:
             raise InvalidInput(f"{campaign.name!r} has no labels yet: a final round trains on labels, so run round 0 first.")

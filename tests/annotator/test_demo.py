@@ -12,6 +12,8 @@ from annotator.demo.seed import (
     DEMO_STAFF,
     demo_fragment_pairs,
 )
+from annotator.rounds.settings import round_settings
+from annotator.services.prompts import PLAYS_SOURCE
 
 
 def run_demo() -> str:
@@ -35,7 +37,12 @@ def test_demo_runs_twice_without_duplicates_and_prints_how_to_log_in(db):
     assert campaign.settings == DEMO_ROUND_SETTINGS
     assert Campaign.objects.count() == 1
     assert Comparison.objects.filter(campaign=campaign, judgements_wanted=1).count() == DEMO_COMPARISON_COUNT
-    assert Prompt.objects.count() == DEMO_COMPARISON_COUNT
+    # The rounds' prompts are the plays' openings, added with the campaign (none is added silently later); the
+    # fragments' prompts come with their comparisons.
+    sizes = round_settings(campaign=campaign)
+    assert Prompt.objects.filter(source=PLAYS_SOURCE, split="train").count() == sizes.train_prompts
+    assert Prompt.objects.filter(source=PLAYS_SOURCE, split="heldout").count() == sizes.heldout_prompts
+    assert Prompt.objects.exclude(source=PLAYS_SOURCE).count() == DEMO_COMPARISON_COUNT
     assert Completion.objects.count() == 2 * DEMO_COMPARISON_COUNT
     assert get_user_model().objects.count() == 1 + len(DEMO_LABELERS)
     assert LabelerProfile.objects.count() == len(DEMO_LABELERS)

@@ -31,13 +31,19 @@ def artifact_dir(tmp_path, settings) -> Path:
 @pytest.fixture
 def tiny_campaign(db, word_policy_dir):
     from annotator.models import Campaign, PolicyOptimizer
+    from annotator.rounds.settings import round_settings
+    from annotator.services.prompts import campaign_prompts_from_plays
 
-    return Campaign.objects.create(
+    campaign = Campaign.objects.create(
         name="tiny-rlhf", title="Tiny RLHF", instructions="Pick the happier continuation.", overlap=1,
         pay_per_judgement=Decimal("0.01"), money_budget=Decimal("20.00"), gpu_hour_budget=Decimal("1"),
         base_model_path=str(word_policy_dir), gold_labeler="vader", policy_optimizer=PolicyOptimizer.RL,
         acquisition_strategy="disagreement", settings=TINY_ROUND_SETTINGS,
     )
+    sizes = round_settings(campaign=campaign)
+    campaign_prompts_from_plays(campaign=campaign, train=sizes.train_prompts, heldout=sizes.heldout_prompts,
+                                seed=sizes.seed)
+    return campaign
 
 
 def _database_url(database_name: str) -> str:
