@@ -1,5 +1,12 @@
 """A campaign's prompts: where they come from is always a choice someone made, never a silent default."""
 
+import csv
+import io
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
 from django.db import transaction
 
 from annotator.core.errors import InvalidInput
@@ -29,3 +36,110 @@ def campaign_prompts_from_plays(*, campaign: Campaign, train: int, heldout: int,
         for index, text in enumerate(texts)
     )
     return len(texts)
+
+
+MAX_PROMPT_FILE_BYTES = 20 * 1024 * 1024  # a 20 MB file holds ~100,000 prompts; larger ones belong in a dataset folder
+MAX_PROMPT_CHARS = 4000
+PROMPT_FILE_KINDS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".txt": "text"}
+
+
+@dataclass(frozen=True)
+class PromptImport:
+    """What a file import added, and each line it skipped with the reason (line numbers count from 1)."""
+
+    train: int
+    heldout: int
+    skipped: list[tuple[int, str]]
+
+
+def _messages_prompt(messages) -> str | None:
+    """TRL's conversational format: the turns up to the last user turn, their contents one per line."""
+    if not isinstance(messages, list) or not all(isinstance(m, dict) and isinstance(m.get("content"), str)
+                                                 for m in messages):
+        return None
+    last_user = max((i for i, m in enumerate(messages) if m.get("role") == "user"), default=None)
+    return None if last_user is None else "\n".join(m["content"] for m in messages[: last_user + 1])
+
+
+def _file_rows(text: str, kind: str, column: str | None) -> list[tuple[int, str | None, str]]:
+    """(line number, prompt or None, why it is None) for each non-blank row of the file."""
+    rows: list[tuple[int, str | None, str]] = []
+    if kind == "text":
+        return [(number, line.strip(), "") for number, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if kind == "csv":
+        reader = csv.DictReader(io.StringIO(text))
+        wanted = column or "prompt"
+        if wanted not in (reader.fieldnames or []):
+            columns = ", ".join(reader.fieldnames or []) or "none"
+            raise InvalidInput(f"The CSV has no column {wanted!r}; its columns: {columns}. Name the prompts' column.")
+        return [(reader.line_num, (row.get(wanted) or "").strip() or None, "empty") for row in reader]
+    field = column or "prompt"
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            rows.append((number, None, f"not JSON ({exc.msg})"))
+            continue
+        if not isinstance(record, dict):
+            rows.append((number, None, "not a JSON object"))
+        elif isinstance(record.get(field), str):
+            rows.append((number, record[field].strip() or None, "empty"))
+        elif "messages" in record or isinstance(record.get(field), list):
+            prompt = _messages_prompt(record.get("messages", record.get(field)))
+            rows.append((number, prompt, "messages without a user turn"))
+        else:
+            rows.append((number, None, f"no {field!r} text and no 'messages'"))
+    return rows
+
+
+@transaction.atomic
+def campaign_prompts_from_file(*, campaign: Campaign, data: bytes, name: str, column: str | None = None,
+                               heldout_fraction: float = 0.1, seed: int = 0) -> PromptImport:
+    """Add the prompts of a JSONL (a `prompt` text field, or TRL's conversational `messages`), CSV (a `prompt` or
+    named column) or plain-text (one a line) file, kind by its name's ending. Blank, over-long and duplicate
+    prompts (within the file or already in the campaign) are skipped with the reason; the rest are split by a
+    seeded shuffle, `heldout_fraction` of them held out. All or nothing: a refused file adds no prompt."""
+    kind = PROMPT_FILE_KINDS.get(Path(name).suffix.lower())
+    if kind is None:
+        raise InvalidInput(f"{name!r}: name a .jsonl, .csv or .txt file.")
+    if len(data) > MAX_PROMPT_FILE_BYTES:
+        raise InvalidInput(f"{name!r} is {len(data) / 2**20:.1f} MB; files of up to "
+                           f"{MAX_PROMPT_FILE_BYTES // 2**20} MB are taken.")
+    if not 0 <= heldout_fraction < 1:
+        raise InvalidInput("The held-out fraction must be at least 0 and below 1.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise InvalidInput(f"{name!r} is not UTF-8 text (line {line}, byte {exc.start}).") from exc
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    known = set(Prompt.objects.filter(campaign=campaign).values_list("text", flat=True))
+    first_line: dict[str, int] = {}
+    prompts, skipped = [], []
+    for number, prompt, why in _file_rows(text, kind, column):
+        if prompt is None:
+            skipped.append((number, why))
+        elif len(prompt) > MAX_PROMPT_CHARS:
+            skipped.append((number, f"longer than {MAX_PROMPT_CHARS} characters"))
+        elif prompt in known:
+            skipped.append((number, "already in the campaign"))
+        elif prompt in first_line:
+            skipped.append((number, f"the same as line {first_line[prompt]}"))
+        else:
+            first_line[prompt] = number
+            prompts.append(prompt)
+    if not prompts:
+        why = f" ({len(skipped)} lines skipped, the first: line {skipped[0][0]}, {skipped[0][1]})." if skipped else (
+            ": it is empty.")
+        raise InvalidInput(f"{name!r} holds no prompt to add{why}")
+    order = random.Random(seed).sample(range(len(prompts)), len(prompts))
+    heldout = set(order[: round(len(prompts) * heldout_fraction)])
+    source = f"file:{Path(name).name}"
+    Prompt.objects.bulk_create(
+        Prompt(campaign=campaign, text=prompt, source=source,
+               split=PromptSplit.HELDOUT if index in heldout else PromptSplit.TRAIN)
+        for index, prompt in enumerate(prompts)
+    )
+    return PromptImport(train=len(prompts) - len(heldout), heldout=len(heldout), skipped=skipped)
