@@ -54,6 +54,16 @@ class PolicyOptimizer(models.TextChoices):
     BEST_OF_N = "best_of_n", "Best-of-n / ReST"
 
 
+class AcquisitionStrategy(models.TextChoices):
+    """models_rl.acquisition's strategies (a test keeps the two lists equal; the web layer does not import numpy)."""
+
+    UNCERTAINTY = "uncertainty", "Uncertainty: pairs the reward ensemble thinks a coin toss, p(1 - p)"
+    DISAGREEMENT = "disagreement", "Disagreement: the spread of the ensemble members' probabilities"
+    INFORMATION_GAIN = "information_gain", "Information gain (BALD): members sure and split"
+    THOMPSON = "thompson", "Double Thompson sampling: each prompt's best pair under two drawn members"
+    RANDOM = "random", "Random pairs"
+
+
 class Campaign(models.Model):
     name = models.SlugField(max_length=100, unique=True)
     title = models.CharField(max_length=200)
@@ -94,9 +104,8 @@ class Campaign(models.Model):
     # p(1 - p) measured best in bench/label_efficiency.py (docs/benchmarks.md): as good as random pairs, where
     # ensemble disagreement and information gain needed more labels for the same reward-model agreement.
     acquisition_strategy = models.CharField(
-        max_length=32, default="uncertainty",
-        help_text="How every round after round 0 chooses pairs (models_rl.acquisition): uncertainty, disagreement, "
-                  "information_gain, thompson or random.",
+        max_length=32, choices=AcquisitionStrategy.choices, default=AcquisitionStrategy.UNCERTAINTY,
+        help_text="How every round after round 0 chooses pairs (models_rl.acquisition).",
     )
     policy_optimizer = models.CharField(max_length=16, choices=PolicyOptimizer.choices, default=PolicyOptimizer.RL)
     # No default labeler: VADER answers sentiment questions only, so a campaign gets gold (honeypot) pairs only
