@@ -17,7 +17,6 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from annotator.models import Campaign, Comparison, Completion, LabelerKind, LabelerProfile, PayModel, Prompt, TaskKind
-from annotator.rounds.settings import round_settings
 from annotator.services.prompts import campaign_prompts_from_plays
 
 DEMO_CAMPAIGN_NAME = "demo-sentiment"
@@ -140,9 +139,7 @@ def demo_campaign_ensure() -> Campaign:
         },
     )
     if created:
-        sizes = round_settings(campaign=campaign)
-        campaign_prompts_from_plays(campaign=campaign, train=sizes.train_prompts, heldout=sizes.heldout_prompts,
-                                    seed=sizes.seed)
+        campaign_prompts_from_plays(campaign=campaign)
     return campaign
 
 

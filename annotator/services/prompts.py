@@ -11,15 +11,22 @@ from django.db import transaction
 
 from annotator.core.errors import InvalidInput
 from annotator.models import Campaign, Prompt, PromptSplit
+from annotator.rounds.settings import round_settings
 
 PLAYS_SOURCE = "shakespeare"
 
 
 @transaction.atomic
-def campaign_prompts_from_plays(*, campaign: Campaign, train: int, heldout: int, seed: int = 0) -> int:
+def campaign_prompts_from_plays(*, campaign: Campaign, train: int | None = None, heldout: int | None = None,
+                                seed: int | None = None) -> int:
     """Add `train + heldout` openings of lines cut from the Shakespeare texts (the first `heldout` of the seeded
-    draw held out, never trained on); refused when the campaign already has prompts, so a rerun adds nothing
-    twice. Returns how many were added."""
+    draw held out, never trained on); each left out is the campaign's own (`train_prompts`, `heldout_prompts`,
+    `seed` of its round settings). Refused when the campaign already has prompts, so a rerun adds nothing twice.
+    Returns how many were added."""
+    sizes = round_settings(campaign=campaign)
+    train = sizes.train_prompts if train is None else train
+    heldout = sizes.heldout_prompts if heldout is None else heldout
+    seed = sizes.seed if seed is None else seed
     if train < 1 or heldout < 0:
         raise InvalidInput("Ask for at least 1 train prompt and 0 or more held-out ones.")
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)

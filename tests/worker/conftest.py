@@ -31,7 +31,6 @@ def artifact_dir(tmp_path, settings) -> Path:
 @pytest.fixture
 def tiny_campaign(db, word_policy_dir):
     from annotator.models import Campaign, PolicyOptimizer
-    from annotator.rounds.settings import round_settings
     from annotator.services.prompts import campaign_prompts_from_plays
 
     campaign = Campaign.objects.create(
@@ -40,9 +39,7 @@ def tiny_campaign(db, word_policy_dir):
         base_model_path=str(word_policy_dir), gold_labeler="vader", policy_optimizer=PolicyOptimizer.RL,
         acquisition_strategy="disagreement", settings=TINY_ROUND_SETTINGS,
     )
-    sizes = round_settings(campaign=campaign)
-    campaign_prompts_from_plays(campaign=campaign, train=sizes.train_prompts, heldout=sizes.heldout_prompts,
-                                seed=sizes.seed)
+    campaign_prompts_from_plays(campaign=campaign)
     return campaign
 
 

@@ -35,16 +35,13 @@ class Command(BaseCommand):
             raise CommandError(f"No campaign {options['campaign']!r}.")
         if bool(options["plays"]) == bool(options["file"]):
             raise CommandError("Say where the prompts come from: --file PATH or --plays (one of them).")
-        sizes = round_settings(campaign=campaign)
         if options["file"]:
-            self._from_file(campaign, Path(options["file"]), options, seed=sizes.seed if options["seed"] is None
-                            else options["seed"])
+            seed = round_settings(campaign=campaign).seed if options["seed"] is None else options["seed"]
+            self._from_file(campaign, Path(options["file"]), options, seed=seed)
             return
-        train = sizes.train_prompts if options["train"] is None else options["train"]
-        heldout = sizes.heldout_prompts if options["heldout"] is None else options["heldout"]
-        seed = sizes.seed if options["seed"] is None else options["seed"]
         try:
-            added = campaign_prompts_from_plays(campaign=campaign, train=train, heldout=heldout, seed=seed)
+            added = campaign_prompts_from_plays(campaign=campaign, train=options["train"], heldout=options["heldout"],
+                                                seed=options["seed"])
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
         prompts = Prompt.objects.filter(campaign=campaign)
