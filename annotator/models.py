@@ -115,6 +115,10 @@ class Campaign(models.Model):
         help_text="Who answers the gold (honeypot) pairs: empty for none, 'vader' (positive sentiment only), or "
                   "the directory of a reward model the workers can read.",
     )
+    # The curriculum's first exercise: labelling samples the policy writes from its start token alone.
+    unconditional = models.BooleanField(
+        default=False, help_text="No prompts: the policy samples from its start token, and labelers see no prompt.",
+    )
     settings = models.JSONField(default=dict, blank=True, help_text="Round sizes and training knobs.")
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -133,6 +137,56 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CampaignRole(models.TextChoices):
+    LABELER = "labeler", "Labeler"
+    MANAGER = "manager", "Manager (that campaign's budget, rounds and evaluation pages)"
+
+
+class CampaignMembership(models.Model):
+    """Who takes part in a campaign and as what: a labeler sees and labels only the campaigns they are a member
+    of; a manager runs one campaign's pages and nothing of the others. Staff see every campaign."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="campaign_memberships")
+    role = models.CharField(max_length=16, choices=CampaignRole.choices, default=CampaignRole.LABELER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["campaign", "user"], name="membership_once_per_campaign")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.campaign} ({self.role})"
+
+
+class Invitation(models.Model):
+    """A single-use, expiring link that makes its holder a member of a campaign. Only a hash of the secret in the
+    link is stored, so a database reader cannot use an invitation."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="invitations")
+    role = models.CharField(max_length=16, choices=CampaignRole.choices, default=CampaignRole.LABELER)
+    email = models.EmailField(blank=True, help_text="Where the link was sent, if it was e-mailed.")
+    token_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the link's secret, hex.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(used_at__isnull=True) | Q(used_by__isnull=False), name="invitation_used_by_someone"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"invitation to {self.campaign} ({self.role})"
 
 
 class GpuPrice(models.Model):

@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from annotator.models import Assignment, Campaign, Comparison, LabelerProfile
+from annotator.models import Assignment, Campaign, CampaignRole, Comparison, LabelerProfile
 from annotator.core.errors import AccessDenied, AuthenticationFailed, NotFound
 from annotator.sql.rows import RowPart, split_row
 
@@ -180,6 +180,28 @@ def campaign_get_for_staff(*, user: AbstractBaseUser, campaign: str | int) -> Ca
     if not user.is_staff:
         raise AccessDenied("Only staff may do this.")
     return campaign_get_for_viewer(user=user, campaign=campaign)
+
+
+def campaign_get_for_manager(*, user: AbstractBaseUser, campaign: str | int) -> Campaign:
+    """A campaign whose budget, rounds and evaluation the user may see and run: staff any campaign, a manager
+    (`CampaignRole.MANAGER`) the campaigns they manage and no other. AccessDenied for anyone else."""
+    if not user.is_authenticated:
+        raise AccessDenied("Log in first.")
+    if user.is_staff:
+        return campaign_get_for_viewer(user=user, campaign=campaign)
+    try:
+        return Campaign.objects.get(
+            memberships__user=user, memberships__role=CampaignRole.MANAGER, **campaign_lookup(campaign)
+        )
+    except Campaign.DoesNotExist:
+        raise AccessDenied("You do not manage this campaign.") from None
+
+
+def campaigns_managed(*, user: AbstractBaseUser):
+    """The campaigns a user may manage: every one for staff, else those they are a manager of."""
+    if user.is_staff:
+        return Campaign.objects.order_by("name")
+    return Campaign.objects.filter(memberships__user=user, memberships__role=CampaignRole.MANAGER).order_by("name")
 
 
 _ASSIGNMENT_OF_LABELER = f"""
