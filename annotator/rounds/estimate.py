@@ -12,7 +12,7 @@ from annotator.core.pricing import item_price
 from annotator.models import Campaign, Round, RoundState
 from annotator.rounds.selectors import round_latest
 from annotator.rounds.settings import round_settings
-from annotator.rounds.states import TASK_STEPS, round_step_needs_gpu, round_steps_of
+from annotator.rounds.states import STEPS, TASK_STEPS, round_step_needs_gpu, round_steps_of
 from annotator.selectors.money import campaign_money
 from annotator.services.budget import gpu_step_check, gpu_step_estimate
 
@@ -63,8 +63,7 @@ def round_estimate(*, campaign: Campaign, device_type: str, final: bool = False,
         except BudgetExhausted as exc:
             problems.append(exc.message)
     pairs = round_sizes.pairs_per_round if RoundState.SELECTING in steps else 0
-    judgements = pairs * campaign.overlap
-    labeling_cost = item_price(campaign=campaign, profile=None).total * judgements
+    judgements, labeling_cost = round_labeling_cost(campaign=campaign, pairs=pairs)
     if campaign.money_budget is not None:
         funds = campaign_money(campaign_id=campaign.pk, now=now, price=labeling_cost + gpu_cost)
         left = funds.left
@@ -77,4 +76,36 @@ def round_estimate(*, campaign: Campaign, device_type: str, final: bool = False,
     return RoundEstimate(
         round_number=number, steps=steps, gpu_seconds=gpu_seconds, gpu_cost=gpu_cost, pairs=pairs,
         judgements=judgements, labeling_cost=labeling_cost, problems=tuple(problems),
+    )
+
+
+# The device a set-up preview prices GPU time on: no GPU price is set for it, so the campaign's default GPU-hour
+# price applies, and no run was charged on it, so earlier runs on any device give the seconds.
+ANY_DEVICE = "any device"
+
+
+def round_labeling_cost(*, campaign: Campaign, pairs: int) -> tuple[int, Decimal]:
+    """(judgements, their cost) of labeling `pairs` pairs: pairs x overlap at the campaign's price of one item."""
+    judgements = pairs * campaign.overlap
+    return judgements, item_price(campaign=campaign, profile=None).total * judgements
+
+
+def round_estimate_of_spec(*, campaign: Campaign) -> RoundEstimate:
+    """What one full round (every step, labeling included) of a campaign being set up will cost: its pairs x
+    overlap at its price, and the GPU time of earlier charged runs of the same steps on any device, at its default
+    GPU-hour price. `campaign` may be unsaved, or hold edits not yet saved (a new campaign has no earlier runs, so
+    its GPU time is unknown and counted as zero). Compares with no budget; `problems` is empty. Reads only."""
+    round_sizes = round_settings(campaign=campaign)
+    probe = Round(campaign=campaign, number=1)
+    gpu_seconds, gpu_cost = Decimal(0), Decimal(0)
+    if campaign.pk is not None:
+        for step in STEPS:
+            if round_step_needs_gpu(round_=probe, step=step):
+                estimate = gpu_step_estimate(campaign=campaign, step=step, device_type=ANY_DEVICE)
+                gpu_seconds += estimate.seconds
+                gpu_cost += estimate.cost
+    judgements, labeling_cost = round_labeling_cost(campaign=campaign, pairs=round_sizes.pairs_per_round)
+    return RoundEstimate(
+        round_number=probe.number, steps=STEPS, gpu_seconds=gpu_seconds, gpu_cost=gpu_cost,
+        pairs=round_sizes.pairs_per_round, judgements=judgements, labeling_cost=labeling_cost, problems=(),
     )

@@ -47,6 +47,7 @@ def campaign_prompts_from_plays(*, campaign: Campaign, train: int | None = None,
 
 MAX_PROMPT_FILE_BYTES = 20 * 1024 * 1024  # a 20 MB file holds ~100,000 prompts; larger ones belong in a dataset folder
 MAX_PROMPT_CHARS = 4000
+SOURCE_CHARS = Prompt._meta.get_field("source").max_length
 PROMPT_FILE_KINDS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".txt": "text"}
 
 
@@ -101,6 +102,18 @@ def _file_rows(text: str, kind: str, column: str | None) -> list[tuple[int, str 
     return rows
 
 
+def prompt_file_size_check(*, name: str, size: int) -> None:
+    """Refuse a prompt file over MAX_PROMPT_FILE_BYTES; callers holding an upload check its size before reading it."""
+    if size > MAX_PROMPT_FILE_BYTES:
+        raise InvalidInput(f"{name!r} is {size / 2**20:.1f} MB; files of up to "
+                           f"{MAX_PROMPT_FILE_BYTES // 2**20} MB are taken.")
+
+
+def _heldout_fraction_check(heldout_fraction: float) -> None:
+    if not 0 <= heldout_fraction < 1:
+        raise InvalidInput("The held-out fraction must be at least 0 and below 1.")
+
+
 @transaction.atomic
 def campaign_prompts_from_file(*, campaign: Campaign, data: bytes, name: str, column: str | None = None,
                                heldout_fraction: float = 0.1, seed: int = 0) -> PromptImport:
@@ -111,21 +124,27 @@ def campaign_prompts_from_file(*, campaign: Campaign, data: bytes, name: str, co
     kind = PROMPT_FILE_KINDS.get(Path(name).suffix.lower())
     if kind is None:
         raise InvalidInput(f"{name!r}: name a .jsonl, .csv or .txt file.")
-    if len(data) > MAX_PROMPT_FILE_BYTES:
-        raise InvalidInput(f"{name!r} is {len(data) / 2**20:.1f} MB; files of up to "
-                           f"{MAX_PROMPT_FILE_BYTES // 2**20} MB are taken.")
-    if not 0 <= heldout_fraction < 1:
-        raise InvalidInput("The held-out fraction must be at least 0 and below 1.")
+    prompt_file_size_check(name=name, size=len(data))
+    _heldout_fraction_check(heldout_fraction)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise InvalidInput(f"{name!r} is not UTF-8 text (line {line}, byte {exc.start}).") from exc
+    return _prompts_add(campaign=campaign, rows=_file_rows(text, kind, column), name=name,
+                        source=f"file:{Path(name).name}"[:SOURCE_CHARS], heldout_fraction=heldout_fraction, seed=seed)
+
+
+def _prompts_add(*, campaign: Campaign, rows, name: str, source: str, heldout_fraction: float,
+                 seed: int, unit: str = "line") -> PromptImport:
+    """Add the prompts of (number, prompt or None, why) rows (numbers count `unit`s): the file and dataset
+    imports' rules. Takes the campaign's row lock, so two imports into one campaign do not both add a prompt; the
+    caller's transaction makes it all or nothing."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     known = set(Prompt.objects.filter(campaign=campaign).values_list("text", flat=True))
     first_line: dict[str, int] = {}
     prompts, skipped = [], []
-    for number, prompt, why in _file_rows(text, kind, column):
+    for number, prompt, why in rows:
         if prompt is None:
             skipped.append((number, why))
         elif len(prompt) > MAX_PROMPT_CHARS:
@@ -133,20 +152,68 @@ def campaign_prompts_from_file(*, campaign: Campaign, data: bytes, name: str, co
         elif prompt in known:
             skipped.append((number, "already in the campaign"))
         elif prompt in first_line:
-            skipped.append((number, f"the same as line {first_line[prompt]}"))
+            skipped.append((number, f"the same as {unit} {first_line[prompt]}"))
         else:
             first_line[prompt] = number
             prompts.append(prompt)
     if not prompts:
-        why = f" ({len(skipped)} lines skipped, the first: line {skipped[0][0]}, {skipped[0][1]})." if skipped else (
+        why = f" ({len(skipped)} {unit}s skipped, the first: {unit} {skipped[0][0]}, {skipped[0][1]})." if skipped else (
             ": it is empty.")
         raise InvalidInput(f"{name!r} holds no prompt to add{why}")
     order = random.Random(seed).sample(range(len(prompts)), len(prompts))
     heldout = set(order[: round(len(prompts) * heldout_fraction)])
-    source = f"file:{Path(name).name}"
     Prompt.objects.bulk_create(
         Prompt(campaign=campaign, text=prompt, source=source,
                split=PromptSplit.HELDOUT if index in heldout else PromptSplit.TRAIN)
         for index, prompt in enumerate(prompts)
     )
     return PromptImport(train=len(prompts) - len(heldout), heldout=len(heldout), skipped=skipped)
+
+
+MAX_DATASET_ROWS = 1_000_000  # a larger dataset is a sampling job, not a campaign's prompt list
+
+
+def _dataset_rows(dataset, column: str) -> list[tuple[int, str | None, str]]:
+    """(row number from 1, prompt or None, why it is None) for each row's `column`: text, or TRL's messages."""
+    rows: list[tuple[int, str | None, str]] = []
+    for number, value in enumerate(dataset[column], start=1):
+        if isinstance(value, str):
+            rows.append((number, value.strip() or None, "empty"))
+        elif isinstance(value, list):
+            rows.append((number, _messages_prompt(value), "messages without a user turn"))
+        else:
+            rows.append((number, None, f"not text ({type(value).__name__})"))
+    return rows
+
+
+@transaction.atomic
+def campaign_prompts_from_dataset_dir(*, campaign: Campaign, path: str, column: str | None = None,
+                                      heldout_fraction: float = 0.1, seed: int = 0) -> PromptImport:
+    """Add the prompts of a folder written by `datasets.Dataset.save_to_disk` (or a DatasetDict's, whose "train"
+    split is read) on this server: `column` (default "prompt") holds text or TRL's conversational messages. The
+    file import's rules: blank, over-long and duplicate rows skipped with their row number and reason, a seeded
+    held-out share, all or nothing."""
+    _heldout_fraction_check(heldout_fraction)
+    column = column or "prompt"
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise InvalidInput(f"{path!r}: no such folder on this server.")
+    import datasets  # large; loaded only for this import
+
+    try:
+        dataset = datasets.load_from_disk(str(folder))
+    except (FileNotFoundError, ValueError, OSError) as exc:
+        raise InvalidInput(f"{path!r} is not a dataset saved with datasets' save_to_disk ({exc}).") from None
+    if isinstance(dataset, datasets.DatasetDict):
+        if "train" not in dataset:
+            raise InvalidInput(f"{path!r} holds the splits {', '.join(dataset)}; a \"train\" split is read.")
+        dataset = dataset["train"]
+    if column not in dataset.column_names:
+        raise InvalidInput(f"The dataset has no column {column!r}; its columns: "
+                           f"{', '.join(dataset.column_names) or 'none'}. Name the prompts' column.")
+    if dataset.num_rows > MAX_DATASET_ROWS:
+        raise InvalidInput(f"{path!r} has {dataset.num_rows:,} rows; datasets of up to {MAX_DATASET_ROWS:,} are "
+                           "taken: save a sample of it.")
+    return _prompts_add(campaign=campaign, rows=_dataset_rows(dataset, column), name=path,
+                        source=f"dataset:{folder.name}"[:SOURCE_CHARS], heldout_fraction=heldout_fraction, seed=seed,
+                        unit="row")
