@@ -4,10 +4,10 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
 from django.core.exceptions import ValidationError
 
-from annotator.models import Campaign, LedgerCategory, Round
+from annotator.models import Campaign, CampaignRole, LedgerCategory, Round
 from annotator.services.sign_in import LOCKED_MESSAGE, sign_in_locked
 
 
@@ -61,3 +61,22 @@ class LedgerReversalForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=2000,
         help_text="Why this entry is cancelled. Kept for the audit trail.",
     )
+
+
+class InvitationForm(forms.Form):
+    """Invite someone to a campaign: a role, and where to e-mail the link, if anywhere."""
+
+    role = forms.ChoiceField(choices=CampaignRole.choices, initial=CampaignRole.LABELER)
+    email = forms.EmailField(
+        required=False, help_text="Optional: the link is e-mailed there too. Anyone holding the link can use it, once."
+    )
+
+
+class InvitationSignUpForm(UserCreationForm):
+    """A new account from an invitation: username (unique, case-insensitively), e-mail for password resets, and a
+    password that passes settings.AUTH_PASSWORD_VALIDATORS. `save(commit=False)` gives the unsaved user that
+    `services.invitations.invitation_accept` saves."""
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username", "email")
+        help_texts = {"email": "Optional; needed to reset a forgotten password."}

@@ -5,6 +5,9 @@ DATABASE_URL   PostgreSQL through psycopg 3 (postgres://user@host:port/name); wh
 CELERY_BROKER_URL  Redis or RabbitMQ; when unset, tasks run in-process (first run needs no server).
 SECRET_KEY     required unless DEBUG; a development key is used only when DEBUG is on.
 ARTIFACT_DIR   where model files live (a shared filesystem when workers run on other machines).
+EMAIL_BACKEND  how invitations and password resets are mailed; when unset, printed to the console when DEBUG, else
+               SMTP to EMAIL_HOST:EMAIL_PORT (EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS), from
+               DEFAULT_FROM_EMAIL.
 """
 
 import os
@@ -123,6 +126,17 @@ CACHES = {
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "labeling:campaign_list"
 LOGOUT_REDIRECT_URL = "login"
+
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT") or "25")
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10  # seconds: a stuck mail server answers the invitation page with an error, not a hang
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "webmaster@localhost"
 
 ARTIFACT_DIR = Path(os.environ.get("ARTIFACT_DIR", BASE_DIR / "artifacts"))
 

@@ -17,5 +17,6 @@ urlpatterns = [
     path("staff/budget/", include("annotator.views.budget_urls")),
     path("staff/rounds/", include("annotator.views.rounds_urls")),
     path("staff/campaigns/", include("annotator.views.setup_urls")),
+    path("staff/members/", include("annotator.views.members_urls")),
     path("", include("annotator.views.labeling_urls")),
 ]
