@@ -1,4 +1,5 @@
-"""Pair acquisition: which candidate pairs are worth a label, judged from the reward ensemble's rewards.
+"""Acquisition: which candidate pairs (or, for a rating campaign, single completions) are worth a label, judged
+from the reward ensemble's rewards.
 
 Strategies (higher score = more worth asking):
 - "disagreement": the standard deviation over ensemble members of each member's Bradley-Terry probability
@@ -17,6 +18,11 @@ Strategies (higher score = more worth asking):
 - "random": a uniform random score, the baseline.
 A batch takes the best-scored pairs, then a share of uniformly random pairs as a control group, and never
 more than `max_per_prompt` pairs of one prompt.
+
+Items to rate (`select_items`) are scored the same way with P_m the member's p(positive) = sigmoid(score) of a
+rating model instead of a pair's Bradley-Terry probability: "uncertainty" asks about the texts the ensemble
+thinks a coin toss between positive and negative, "disagreement" and "information_gain" those its members split
+on. "thompson" chooses between two completions, so it has no meaning for a single one and is refused.
 
 `python -m models_rl.acquisition --batch-size 50 --input candidates.jsonl` selects from JSONL candidates.
 """
@@ -55,10 +61,22 @@ class AcquisitionConfig:
 
 
 @dataclass
+class CandidateItem:
+    """A single completion that could be published for rating."""
+
+    key: object
+    prompt_key: object
+    member_probabilities: list[float]  # p(positive) from each ensemble member
+
+
+@dataclass
 class SelectedPair:
     key: object
     score: float  # the strategy's score, also for control pairs, so the two groups can be compared
     is_control: bool
+
+
+SelectedItem = SelectedPair  # the same record, for an item to rate
 
 
 def _member_probabilities(candidates: list[CandidatePair]) -> np.ndarray:
@@ -78,20 +96,42 @@ def score_pairs(candidates: list[CandidatePair], strategy: str, *, seed: int = 0
     if not candidates:
         return []
     probabilities = _member_probabilities(candidates)
+    scores = _probability_scores(probabilities, strategy, seed=seed)
+    if strategy == "thompson":
+        return (scores + _double_thompson_picks(candidates, seed=seed)).tolist()
+    return scores.tolist()
+
+
+def score_items(candidates: list[CandidateItem], strategy: str, *, seed: int = 0) -> list[float]:
+    """One acquisition score per item to rate, in order, from its members' p(positive) (see the module docstring)."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown acquisition strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+    if strategy == "thompson":
+        raise ValueError("the thompson strategy chooses between two completions; a single completion to rate needs "
+                         "uncertainty, disagreement, information_gain or random")
+    if not candidates:
+        return []
+    sizes = {len(c.member_probabilities) for c in candidates}
+    if len(sizes) != 1 or 0 in sizes:
+        raise ValueError("every candidate needs the same, non-zero number of member probabilities")
+    probabilities = np.array([c.member_probabilities for c in candidates], dtype=np.float64)
+    return _probability_scores(probabilities, strategy, seed=seed).tolist()
+
+
+def _probability_scores(probabilities: np.ndarray, strategy: str, *, seed: int) -> np.ndarray:
+    """The strategy's score of each row of [candidates, members] probabilities; for "thompson" the uncertainty,
+    which its picks are added to."""
     if strategy == "random":
-        return np.random.default_rng(seed).random(len(candidates)).tolist()
+        return np.random.default_rng(seed).random(len(probabilities))
     if strategy in ("disagreement", "information_gain", "thompson") and probabilities.shape[1] < 2:
         raise ValueError(f"the {strategy} strategy needs a reward ensemble of at least 2 members; "
                          "use 'uncertainty' with a single reward model")
     if strategy == "disagreement":
-        return probabilities.std(axis=1).tolist()
+        return probabilities.std(axis=1)
     mean = probabilities.mean(axis=1)
     if strategy == "information_gain":
-        return (_binary_entropy(mean) - _binary_entropy(probabilities).mean(axis=1)).clip(min=0).tolist()
-    uncertainty = mean * (1 - mean)
-    if strategy == "thompson":
-        return (uncertainty + _double_thompson_picks(candidates, seed=seed)).tolist()
-    return uncertainty.tolist()
+        return (_binary_entropy(mean) - _binary_entropy(probabilities).mean(axis=1)).clip(min=0)
+    return mean * (1 - mean)
 
 
 def _double_thompson_picks(candidates: list[CandidatePair], *, seed: int) -> np.ndarray:
@@ -126,9 +166,24 @@ def select_pairs(candidates: list[CandidatePair], config: AcquisitionConfig) -> 
     """Up to `batch_size` pairs: the best-scored ones first, then round(batch_size * random_share) control
     pairs drawn uniformly from the rest, at most `max_per_prompt` per prompt over both groups (fewer pairs
     come back when the candidates or the cap run out). Equal scores are ordered randomly (by seed)."""
+    _check(config)
+    return _select(candidates, score_pairs(candidates, config.strategy, seed=config.seed), config)
+
+
+def select_items(candidates: list[CandidateItem], config: AcquisitionConfig) -> list[SelectedItem]:
+    """Up to `batch_size` completions to rate, chosen as `select_pairs` chooses pairs (best-scored first, then a
+    random control share, at most `max_per_prompt` per prompt), scored by `score_items`."""
+    _check(config)
+    return _select(candidates, score_items(candidates, config.strategy, seed=config.seed), config)
+
+
+def _check(config: AcquisitionConfig) -> None:
     if config.batch_size < 0 or not 0 <= config.random_share <= 1 or config.max_per_prompt < 1:
         raise ValueError("need batch_size >= 0, 0 <= random_share <= 1 and max_per_prompt >= 1")
-    scores = score_pairs(candidates, config.strategy, seed=config.seed)
+
+
+def _select(candidates: list, scores: list[float], config: AcquisitionConfig) -> list[SelectedPair]:
+    """The best-scored candidates, then the random control share, under the per-prompt cap."""
     rng = random.Random(config.seed)
     shuffled = rng.sample(range(len(candidates)), len(candidates))  # random order first: ties break randomly
     by_score = sorted(shuffled, key=lambda index: scores[index], reverse=True)

@@ -4,6 +4,8 @@ log-likelihood of each kept completion, on the completion's tokens only:
 
     -log pi(y_best | x),   y_best = argmax over n samples y_i ~ pi(. | x) of r(x, y_i)
 
+with r the reward ensemble's mean reward (a rating model's: log p(positive)).
+
 The final policy's KL from the reference and its reward are measured afterwards on its own samples.
 
     python -m models_rl.best_of_n --policy-path P --reward-model-path RM --output-dir OUT
@@ -62,7 +64,7 @@ def optimize_best_of_n(prompts: list[str], config: BestOfNConfig, progress: Prog
     samples = sample(config.policy_path, prompts, SamplingConfig(max_new_tokens=config.max_new_tokens,
                      temperature=config.temperature, seed=config.seed), samples_per_prompt=config.n,
                      progress=phase_progress(progress, "sampling"))
-    scores, _ = ensemble.score([s.prompt for s in samples], [s.text for s in samples])
+    scores, _ = ensemble.reward([s.prompt for s in samples], [s.text for s in samples])
     by_prompt = scores.reshape(len(prompts), config.n)
     best = [samples[i * config.n + int(np.argmax(row))] for i, row in enumerate(by_prompt)]
     rows = [{"prompt": s.prompt, "completion": s.text} for s in best if s.text]

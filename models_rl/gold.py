@@ -86,6 +86,9 @@ class VaderGold(_ScoreGold):
         return float(self._analyzer.polarity_scores(text)["compound"])
 
 
+REWARD_MODEL_RATING_THRESHOLDS = (-0.5, 0.5)  # a reward model's default: its score in logits
+
+
 class RewardModelGold(_ScoreGold):
     """A local sequence-classification model judges prompt + completion (the completion continues the prompt,
     so they are joined as they are). One output is the reward; with two, it is logit[1] - logit[0] (a
@@ -96,7 +99,7 @@ class RewardModelGold(_ScoreGold):
         path: str | Path,
         *,
         label: int | None = None,
-        rating_thresholds: tuple[float, float] = (-0.5, 0.5),
+        rating_thresholds: tuple[float, float] = REWARD_MODEL_RATING_THRESHOLDS,
         strength_steps: tuple[float, float] = (0.5, 2.0),
         max_length: int | None = None,
     ) -> None:
@@ -215,6 +218,11 @@ def make_gold(name: str, **noise_kwargs) -> GoldLabeler:
     else:
         raise ValueError(f"unknown gold labeler {name!r}: use 'vader' or the directory of a reward model")
     return NoisyLabeler(gold, **noise_kwargs) if noise_kwargs else gold
+
+
+def gold_rating_thresholds(name: str) -> tuple[float, float]:
+    """The rating thresholds of `make_gold(name)`, without loading its model: "vader" or a reward model's folder."""
+    return VaderGold.rating_thresholds if name == "vader" else REWARD_MODEL_RATING_THRESHOLDS
 
 
 @dataclass

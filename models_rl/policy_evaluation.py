@@ -16,7 +16,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from models_rl.device import pick_device
-from models_rl.sampling import SamplingConfig, sample
+from models_rl.sampling import SamplingConfig, prompt_token_ids, sample
 
 if TYPE_CHECKING:
     from models_rl.reward_ensemble import RewardEnsemble
@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 @torch.no_grad()
 def completion_logprobs(model_path: str | Path, prompts: Sequence[str], texts: Sequence[str], *,
                         batch_size: int = 32) -> np.ndarray:
-    """log p(text | prompt) summed over the text's tokens (prompt and text tokenised apart, then joined)."""
+    """log p(text | prompt) summed over the text's tokens (prompt and text tokenised apart, then joined; an empty
+    prompt is the start token, so that the text's first token is scored too)."""
     device = pick_device()
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     model = AutoModelForCausalLM.from_pretrained(model_path).to(device).eval()
@@ -35,7 +36,7 @@ def completion_logprobs(model_path: str | Path, prompts: Sequence[str], texts: S
     for start in range(0, len(prompts), batch_size):
         rows, text_spans = [], []
         for prompt, text in zip(prompts[start : start + batch_size], texts[start : start + batch_size]):
-            prompt_ids = tokenizer(prompt, add_special_tokens=False).input_ids
+            prompt_ids = prompt_token_ids(tokenizer, prompt)  # "" -> the start token the policy began with
             text_ids = tokenizer(text, add_special_tokens=False).input_ids
             ids = (prompt_ids + text_ids)[-context:]  # an over-long pair keeps its end, the text
             rows.append(ids)
@@ -67,5 +68,5 @@ def evaluate_policy(policy_path: str | Path, reference_path: str | Path, prompts
     metrics = {"policy/kl": kl, "policy/sqrt_kl": math.sqrt(max(kl, 0.0)),
                "policy/entropy": float(-np.mean(token_logprobs)) if token_logprobs else 0.0}
     if ensemble is not None:
-        metrics["policy/reward"] = float(ensemble.score(cycled, texts)[0].mean())
+        metrics["policy/reward"] = float(ensemble.reward(cycled, texts)[0].mean())
     return metrics

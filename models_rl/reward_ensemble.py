@@ -4,6 +4,10 @@ completion's tokens, on the last hidden state or on the input token embeddings (
 
 `RewardEnsemble.load(path).score(prompts, texts)` gives each text's mean score over members and their std, the
 uncertainty that pair acquisition uses; `member_scores` gives every member's score.
+
+What a policy maximises is `reward` (`member_rewards`): a pairwise (Bradley-Terry) model's score as it is; for a
+rating model, whose score is the logit of "positive", log p(positive) = log sigmoid(score), so that RL, best-of-n
+and policy evaluation pursue the probability that a labeler calls the text positive.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from models_rl.device import pick_device
+from models_rl.sampling import prompt_token_ids
 
 ENSEMBLE_FILE = "ensemble.json"
+PAIRWISE, RATING = "pairwise", "rating"  # the kinds of ensemble (ensemble.json's "kind")
 Pooling = Literal["mean", "sum", "last"]
 Features = Literal["hidden", "embeddings"]
 POOLINGS = get_args(Pooling)
@@ -45,9 +51,10 @@ def load_scorer(path: str | Path, device: str):
 def _encode(tokenizer, prompts: Sequence[str], texts: Sequence[str], max_length: int,
             device: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(input ids, attention mask, completion mask), padded on the right. Prompt and completion are tokenised
-    apart, as the policy wrote them; a row longer than max_length loses its start, never the end. An empty
-    completion is marked at the prompt's last token, so that every row has something to pool."""
-    prompt_ids = tokenizer(list(prompts), add_special_tokens=False).input_ids
+    apart, as the policy wrote them (an empty prompt as the start token the policy started from); a row longer
+    than max_length loses its start, never the end. An empty completion is marked at the prompt's last token, so
+    that every row has something to pool."""
+    prompt_ids = [prompt_token_ids(tokenizer, prompt) for prompt in prompts]
     text_ids = tokenizer(list(texts), add_special_tokens=False).input_ids
     rows = []
     for prompt, text in zip(prompt_ids, text_ids):
@@ -135,3 +142,24 @@ class RewardEnsemble:
         """(mean, std) over members for each text; std is 0 for a single member."""
         scores = self.member_scores(prompts, texts)
         return scores.mean(axis=0), scores.std(axis=0)
+
+    def member_rewards(self, prompts: Sequence[str], texts: Sequence[str]) -> np.ndarray:
+        """What a policy maximises, per member, shape [members, n]: a pairwise model's scores, or a rating model's
+        log p(positive) = log sigmoid(score)."""
+        scores = self.member_scores(prompts, texts)
+        return log_sigmoid(scores) if self.kind == RATING else scores
+
+    def reward(self, prompts: Sequence[str], texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(mean, std) over members of `member_rewards` for each text."""
+        rewards = self.member_rewards(prompts, texts)
+        return rewards.mean(axis=0), rewards.std(axis=0)
+
+
+def positive_probability(scores: np.ndarray) -> np.ndarray:
+    """A rating model's p(positive) = sigmoid(score), elementwise, without overflow."""
+    return 0.5 * (1 + np.tanh(np.asarray(scores, dtype=np.float64) / 2))
+
+
+def log_sigmoid(scores: np.ndarray) -> np.ndarray:
+    """log sigmoid(score) = -log(1 + exp(-score)), elementwise, without overflow."""
+    return -np.logaddexp(0.0, -np.asarray(scores, dtype=np.float64))

@@ -48,7 +48,9 @@ from models_rl.device import cpu_threads, pick_device, set_seed
 from models_rl.reward_ensemble import (
     ENSEMBLE_FILE,
     FEATURES,
+    PAIRWISE,
     POOLINGS,
+    RATING,
     Features,
     Pooling,
     RewardEnsemble,
@@ -155,10 +157,10 @@ def train_reward_model(
         weight = torch.tensor([p.strength / 2 for p in batch], device=device)
         return pairwise_loss(r_chosen, r_rejected, target, weight)
 
-    train_metrics = _train_ensemble(train, held, batch_loss, config, kind="pairwise", progress=progress)
+    train_metrics = _train_ensemble(train, held, batch_loss, config, kind=PAIRWISE, progress=progress)
     ensemble = RewardEnsemble.load(config.output_dir) if held else None  # loading K members costs seconds
     metrics = {**train_metrics, **pairwise_eval_metrics(ensemble, held, gold=gold)}
-    _write_manifest(config, kind="pairwise", metrics=metrics)
+    _write_manifest(config, kind=PAIRWISE, metrics=metrics)
     return RewardModelResult(path=Path(config.output_dir), metrics=metrics)
 
 
@@ -171,10 +173,16 @@ def train_rating_model(
     gold=None,
     progress: ProgressCallback | None = None,
 ) -> RewardModelResult:
-    """Train a K-member absolute-rating ensemble; the score is the logit of "positive" (neutral = 0.5 target)."""
+    """Train a K-member absolute-rating ensemble: a one-logit head on the policy's backbone whose output at the
+    last token is the logit of "positive" (targets positive 1, neutral 0.5, negative 0), so p(positive) =
+    sigmoid(score) and the reward a policy maximises is log p(positive) (`RewardEnsemble.reward`)."""
     for example in examples + (heldout or []):
         if example.value not in RATING_TARGETS:
             raise ValueError(f"rating must be one of {sorted(RATING_TARGETS)}, got {example.value!r}")
+    if (config.pooling, config.features) != ("last", "hidden"):
+        # The rating is of the whole text, read where the policy has read all of it: the last token's hidden state.
+        raise ValueError(f"a rating model scores the last token's hidden state: pooling must be 'last' and features "
+                         f"'hidden', got {config.pooling!r} and {config.features!r}")
     train, held = _split(examples, heldout, config)
 
     def batch_loss(model, tokenizer, batch: list[RatingExample], device: str) -> torch.Tensor:
@@ -182,10 +190,10 @@ def train_rating_model(
                                  config.pooling, config.features)
         return rating_loss(scores, torch.tensor([RATING_TARGETS[e.value] for e in batch], device=device))
 
-    train_metrics = _train_ensemble(train, held, batch_loss, config, kind="rating", progress=progress)
+    train_metrics = _train_ensemble(train, held, batch_loss, config, kind=RATING, progress=progress)
     ensemble = RewardEnsemble.load(config.output_dir) if held else None
     metrics = {**train_metrics, **rating_eval_metrics(ensemble, held, gold=gold)}
-    _write_manifest(config, kind="rating", metrics=metrics)
+    _write_manifest(config, kind=RATING, metrics=metrics)
     return RewardModelResult(path=Path(config.output_dir), metrics=metrics)
 
 

@@ -4,8 +4,10 @@ Objective, for completions y of prompt x sampled from the policy pi:
 
     maximise  E[ r(x, y) - kl_coef * sum over y's tokens of log(pi / pi_ref) ],   r = (mean score - mu0) / sigma0
 
-where the mean score is the ensemble's mean over its members (less `conservative_k` times their standard deviation) and mu0, sigma0 are measured once on samples of the
-starting policy (`NormalisedReward`). RLOO's baseline for each of the `num_generations` completions of a prompt
+where the mean score is the ensemble's mean reward over its members (less `conservative_k` times their standard
+deviation; a rating model's reward is log p(positive), see models_rl.reward_ensemble) and mu0, sigma0 are measured
+once on samples of the starting policy (`NormalisedReward`). An empty prompt (an unconditional campaign) starts
+from the policy's start token. RLOO's baseline for each of the `num_generations` completions of a prompt
 is the mean reward of the others (leave one out).
 
 KL per completion (nats) is watched after every step (`KLLeash`): each time it crosses one of `kl_levels` the
@@ -137,8 +139,9 @@ class NormalisedReward:
 
 
 def conservative_score(ensemble: RewardEnsemble, prompts: list[str], texts: list[str], k: float) -> np.ndarray:
-    """The ensemble's mean score less k standard deviations over its members (k = 0: the mean)."""
-    mean, spread = ensemble.score(prompts, texts)
+    """The ensemble's mean reward (a pairwise model's score; a rating model's log p(positive)) less k standard
+    deviations over its members (k = 0: the mean)."""
+    mean, spread = ensemble.reward(prompts, texts)
     return mean - k * spread if k else mean
 
 

@@ -51,6 +51,23 @@ def load_causal_lm(model_path: str | Path, device: str) -> tuple[torch.nn.Module
     return model, tokenizer
 
 
+def policy_prompt(tokenizer, prompt: str) -> str:
+    """The text a completion of `prompt` is conditioned on: the prompt itself, or, for an empty prompt (an
+    unconditional campaign), the tokenizer's start token, so that the policy has a first position to start from
+    (a GPT-2 tokenizer gives no ids at all for "" and adds no BOS of its own)."""
+    if prompt:
+        return prompt
+    start = tokenizer.bos_token or tokenizer.eos_token
+    if not start:
+        raise ValueError("an empty prompt needs a start token, and this tokenizer has neither a BOS nor an EOS token")
+    return start
+
+
+def prompt_token_ids(tokenizer, prompt: str) -> list[int]:
+    """The ids a completion of `prompt` follows (see `policy_prompt`), without any special tokens added."""
+    return tokenizer(policy_prompt(tokenizer, prompt), add_special_tokens=False).input_ids
+
+
 def _context_length(model: torch.nn.Module, tokenizer) -> int | None:
     length = getattr(model.config, "max_position_embeddings", None)
     if length is None and tokenizer.model_max_length < 1_000_000:  # tokenizers without a limit say ~1e30
@@ -68,10 +85,9 @@ def sample(
 ) -> list[Sample]:
     """`samples_per_prompt` continuations of each prompt, grouped by prompt in input order.
 
-    Prompts longer than the model's context minus `max_new_tokens` keep their last tokens.
+    Prompts longer than the model's context minus `max_new_tokens` keep their last tokens. An empty prompt
+    samples from the start token (`policy_prompt`); its samples keep the prompt "".
     """
-    if any(not prompt for prompt in prompts):
-        raise ValueError("prompts must not be empty")
     if config.max_new_tokens < 1 or config.batch_size < 1 or samples_per_prompt < 1:
         raise ValueError("max_new_tokens, batch_size and samples_per_prompt must be >= 1")
     device = pick_device()
@@ -90,8 +106,8 @@ def sample(
     bar = tqdm(total=len(batches), desc="sampling", unit="batch", disable=progress is not None)
     samples = []
     for step, batch in enumerate(batches, start=1):
-        inputs = tokenizer(batch, return_tensors="pt", padding=True, truncation=max_prompt_tokens is not None,
-                           max_length=max_prompt_tokens).to(device)
+        inputs = tokenizer([policy_prompt(tokenizer, prompt) for prompt in batch], return_tensors="pt", padding=True,
+                           truncation=max_prompt_tokens is not None, max_length=max_prompt_tokens).to(device)
         with torch.no_grad():
             output = model.generate(
                 **inputs,

@@ -2,6 +2,10 @@
 trainers with the settings this project needs everywhere: CPU-safe precision flags when there is no GPU, no
 reporting to any service, no intermediate checkpoints (we save what we want ourselves), a log line every step.
 
+An empty prompt (an unconditional campaign) goes to TRL as the policy's start token (models_rl.sampling's
+`policy_prompt`): TRL would otherwise generate from no token at all, or score a completion's first token with no
+context. The reward functions still see the prompt "".
+
 TRL's own log keys are translated here into our namespaced metrics, so the rest of models_rl never depends on
 them: "policy/reward_normalized", "policy/kl_token", "policy/completion_length", "policy/entropy",
 "policy/clipfrac", "train/loss", "dpo/margin", "dpo/accuracy".
@@ -18,6 +22,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, T
 from trl import DPOConfig, DPOTrainer, RLOOConfig, RLOOTrainer, SFTConfig, SFTTrainer
 
 from models_rl.device import pick_device
+from models_rl.sampling import policy_prompt
 
 # Our metric name for each TRL log key we keep (RLOO, DPO and SFT log under these names in trl 1.16).
 TRL_METRICS = {
@@ -150,6 +155,11 @@ def _train_and_save(trainer, tokenizer, steps: _StepCallback, output_dir: str | 
     return {**steps.last, "train/steps": trainer.state.global_step}
 
 
+def _with_policy_prompts(rows: list[dict], tokenizer) -> list[dict]:
+    """The rows with each empty prompt as the policy's start token (see the module docstring)."""
+    return [{**row, "prompt": policy_prompt(tokenizer, row["prompt"])} for row in rows]
+
+
 def load_policy_tokenizer(path: str | Path):
     tokenizer = AutoTokenizer.from_pretrained(path)
     if tokenizer.pad_token is None:
@@ -188,10 +198,12 @@ def rloo_train(
     # RLOOTrainer builds its reference model from the policy's config name; point that at the reference.
     model.config._name_or_path = str(reference_path)
 
+    given = {policy_prompt(tokenizer, prompt): prompt for prompt in prompts}  # what TRL sees -> ours
+
     # TRL calls a reward function with the batch's columns as keywords, and passes `log_metric` to log more
     # metrics with the step's: the raw (unnormalised) reward goes out that way, as "reward_raw".
     def reward_model(prompts, completions, log_metric=None, **kwargs) -> list[float]:
-        rewards, raw_mean = reward_fn(prompts, completions)
+        rewards, raw_mean = reward_fn([given.get(prompt, prompt) for prompt in prompts], completions)
         if log_metric is not None:
             log_metric("reward_raw", raw_mean)
         return rewards
@@ -214,7 +226,7 @@ def rloo_train(
         model=model,
         reward_funcs=reward_model,
         args=args,
-        train_dataset=Dataset.from_dict({"prompt": list(prompts)}),
+        train_dataset=Dataset.from_dict({"prompt": [policy_prompt(tokenizer, prompt) for prompt in prompts]}),
         processing_class=tokenizer,
         callbacks=[measured, steps],
     ), progress)
@@ -252,7 +264,7 @@ def dpo_train(
         model=model,
         ref_model=reference,
         args=args,
-        train_dataset=Dataset.from_list(rows),
+        train_dataset=Dataset.from_list(_with_policy_prompts(rows, tokenizer)),
         processing_class=tokenizer,
         callbacks=[steps],
     ), progress)
@@ -287,7 +299,7 @@ def sft_train(
     trainer = _quiet(SFTTrainer(
         model=model,
         args=args,
-        train_dataset=Dataset.from_list(rows),
+        train_dataset=Dataset.from_list(_with_policy_prompts(rows, tokenizer)),
         processing_class=tokenizer,
         callbacks=[steps],
     ), progress)

@@ -37,7 +37,7 @@ STEP_WORK: dict[str, StepWork] = {
     RoundState.TRAINING_REWARD: step_reward_model.train_reward_model,
     RoundState.OPTIMIZING: step_policy.optimize_policy,
     RoundState.SAMPLING: step_sampling.sample_completions,
-    RoundState.SELECTING: step_selecting.select_pairs,  # round 0 too: at random, with no reward model
+    RoundState.SELECTING: step_selecting.select_for_labeling,  # round 0 too: at random, with no reward model
 }
 
 

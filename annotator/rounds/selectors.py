@@ -21,6 +21,7 @@ from annotator.models import (
     LedgerEntry,
     PolicyCheckpoint,
     PromptSplit,
+    Rating,
     RewardModel,
     Round,
     RoundState,
@@ -108,6 +109,19 @@ def judgements_for_training(*, campaign: Campaign, before_number: int) -> QueryS
             "assignment__comparison__completion_a",
             "assignment__comparison__completion_b",
         )
+        .order_by("pk")
+    )
+
+
+def ratings_for_training(*, campaign: Campaign, before_number: int) -> QuerySet[Rating]:
+    """Every rating of the campaign's single completions (items with no `completion_b`) of rounds before
+    `before_number` (or of no round), with their texts, in a stable order. Never an evaluation's blind ratings,
+    for the reason `judgements_for_training` gives."""
+    return (
+        Rating.objects.filter(assignment__comparison__campaign=campaign, assignment__comparison__completion_b__isnull=True)
+        .exclude(assignment__comparison__purpose=ComparisonPurpose.EVALUATION)
+        .filter(Q(assignment__comparison__round__isnull=True) | Q(assignment__comparison__round__number__lt=before_number))
+        .select_related("assignment__comparison__prompt", "assignment__comparison__completion_a")
         .order_by("pk")
     )
 
@@ -211,8 +225,9 @@ def round_summary(*, round_: Round) -> dict:
     return {
         "round": round_,
         "judgements_used": training.get("data/judgements"),
-        "train_pairs": training.get("data/train_pairs"),
-        "heldout_pairs": training.get("data/heldout_pairs"),
+        # A rating campaign's reward model learns from rated completions rather than pairs.
+        "train_pairs": training.get("data/train_pairs", training.get("data/train_ratings")),
+        "heldout_pairs": training.get("data/heldout_pairs", training.get("data/heldout_ratings")),
         "reward_model": reward_model,
         "checkpoints": list(round_checkpoints(round_=round_)),
         "pairs": round_comparison_counts(round_=round_),

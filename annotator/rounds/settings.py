@@ -1,5 +1,5 @@
-"""A round's settings: its sizes (from `Campaign.settings`), the overrides of the models_rl configs, where its
-files go, and how long a step may stay silent before it counts as dead."""
+"""A round's settings: its sizes (from `Campaign.settings`), the overrides of the models_rl configs, what a
+campaign's task kind allows, where its files go, and how long a step may stay silent before it counts as dead."""
 
 import dataclasses
 import shutil
@@ -9,7 +9,7 @@ from pathlib import Path
 from django.conf import settings
 
 from annotator.core.errors import InvalidInput
-from annotator.models import Campaign, Round
+from annotator.models import AcquisitionStrategy, Campaign, PolicyOptimizer, Round, TaskKind
 from models_rl import EMBEDDED_BASE_MODEL_DIR as SHIPPED_BASE_MODEL_DIR
 
 HEARTBEAT_SECONDS = 2.0
@@ -34,7 +34,7 @@ class RoundSettings:
     prompts_per_round: int = 16
     completions_per_prompt: int = 2  # from the round's new policy
     contrast_per_prompt: int = 1  # from the policy before it, for contrast (later rounds)
-    pairs_per_round: int = 24
+    pairs_per_round: int = 24  # a rating campaign: single completions to rate per round
     gold_share: float = 0.1  # of pairs_per_round, pairs whose answer the gold labeler knows
     random_share: float = 0.2  # of the acquired pairs, a uniform random control (purpose eval)
     max_pairs_per_prompt: int = 2
@@ -71,6 +71,22 @@ def round_settings(*, campaign: Campaign) -> RoundSettings:
     if round_sizes.gold_share > 1 or round_sizes.random_share > 1:
         raise InvalidInput(f"Campaign {campaign.name!r}: gold_share and random_share are fractions between 0 and 1.")
     return round_sizes
+
+
+def campaign_task_kind_check(*, campaign: Campaign) -> None:
+    """What a rating campaign cannot run, refused when a round starts rather than when its step comes."""
+    if campaign.task_kind != TaskKind.RATING:
+        return
+    if campaign.policy_optimizer == PolicyOptimizer.DPO:
+        raise InvalidInput(
+            f"{campaign.name!r} collects ratings, and DPO learns from preference pairs: optimise its policy with RL "
+            "or best-of-n, which follow the rating model's log-probability of 'positive'."
+        )
+    if campaign.acquisition_strategy == AcquisitionStrategy.THOMPSON:
+        raise InvalidInput(
+            f"{campaign.name!r} collects ratings of single completions, and Thompson sampling chooses between two: "
+            "choose uncertainty, disagreement, information gain or random items."
+        )
 
 
 def ml_settings(*, campaign: Campaign, section: str) -> dict:

@@ -29,9 +29,10 @@ from django.utils import timezone
 from annotator.core.errors import InvalidInput
 from annotator.models import Campaign, Comparison, Prompt, PromptSplit, Round, RoundState
 from annotator.rounds.selectors import round_labeling_counts, round_latest
-from annotator.rounds.settings import round_settings, step_stale_seconds
+from annotator.rounds.settings import campaign_task_kind_check, round_settings, step_stale_seconds
 from annotator.rounds.states import STEPS, TASK_STEPS, round_next_state, round_step_needs_gpu, round_steps_of
 from annotator.rounds.step_tasks import step_enqueue
+from annotator.rounds.unconditional import unconditional_prompts_ensure
 from annotator.services.budget import gpu_usage_charge
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,11 @@ logger = logging.getLogger(__name__)
 
 
 def _prompts_check(*, campaign: Campaign) -> None:
-    """A round samples the campaign's own prompts: none is an error to fix, not a cue to use some other text."""
+    """A round samples the campaign's own prompts: none is an error to fix, not a cue to use some other text. An
+    unconditional campaign needs none: it gets its empty prompt slots here (annotator.rounds.unconditional)."""
+    if campaign.unconditional:
+        unconditional_prompts_ensure(campaign=campaign)
+        return
     if not Prompt.objects.filter(campaign=campaign, split=PromptSplit.TRAIN).exists():
         raise InvalidInput(
             f"{campaign.name!r} has no train prompts to sample from. Add some first, e.g. openings of lines from "
@@ -66,6 +71,7 @@ def round_start(*, campaign: Campaign, final: bool = False, now: datetime | None
     """
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     round_settings(campaign=campaign)  # bad settings are refused before anything starts
+    campaign_task_kind_check(campaign=campaign)
     now = now or timezone.now()
     latest = round_latest(campaign=campaign)
     if latest is not None and latest.state == RoundState.LABELING:

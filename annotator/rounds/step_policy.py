@@ -8,7 +8,7 @@ from pathlib import Path
 from annotator.core.errors import InvalidInput
 from annotator.models import PolicyCheckpoint, Prompt, PromptSplit, Round
 from annotator.rounds.selectors import FINAL_LABEL, policy_checkpoint_before, round_reward_model
-from annotator.rounds.settings import ml_config, round_settings, round_step_dir_fresh
+from annotator.rounds.settings import campaign_task_kind_check, ml_config, round_settings, round_step_dir_fresh
 from annotator.rounds.step_context import StepContext
 from annotator.rounds.step_reward_model import base_policy_path, preference_pairs_export
 
@@ -63,6 +63,7 @@ def optimize_policy(context: StepContext, round_: Round):
     from models_rl.dpo import DPOConfig, optimize_dpo
     from models_rl.rloo import RLConfig, optimize_rl
 
+    campaign_task_kind_check(campaign=round_.campaign)  # the optimiser may have been changed since the round began
     inputs = optimizing_inputs(round_=round_)
     given = {
         "policy_path": inputs.policy_path,

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from annotator.evaluation.selectors import leaderboard_latest
 from annotator.evaluation.text import leaderboard_text
-from annotator.models import Campaign, Round, RoundState
+from annotator.models import Campaign, Round, RoundState, TaskKind
 from annotator.core.errors import ServiceError
 from annotator.rounds.estimate import round_estimate
 from annotator.rounds.selectors import round_labeling_counts, round_latest, round_summary
@@ -231,7 +231,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Round {estimate.round_number} of {campaign.name!r} (dry run, nothing changed)")
         self.stdout.write(f"  steps        {', '.join(estimate.steps) or 'none'}")
         self.stdout.write(f"  GPU time     {gpu}; from earlier runs of the same steps")
-        self.stdout.write(f"  labeling     {estimate.pairs} pairs x overlap {campaign.overlap} = {estimate.judgements} "
+        items = "items to rate" if campaign.task_kind == TaskKind.RATING else "pairs"
+        self.stdout.write(f"  labeling     {estimate.pairs} {items} x overlap {campaign.overlap} = {estimate.judgements} "
                           f"judgements, {estimate.labeling_cost} {campaign.currency}")
         if estimate.problems:
             raise CommandError("Refused: the budget cannot cover this round.\n  " + "\n  ".join(estimate.problems))
@@ -242,12 +243,14 @@ class Command(BaseCommand):
         currency = round_.campaign.currency
         write = self.stdout.write
         write(f"Round {round_.number} of {round_.campaign.name!r}: {round_.get_state_display().lower()}")
+        rating = round_.campaign.task_kind == TaskKind.RATING  # single completions rated, not pairs judged
         if summary["judgements_used"] is not None:
-            write(f"  judgements used     {summary['judgements_used']} "
-                  f"({summary['train_pairs']} train pairs, {summary['heldout_pairs']} held out)")
+            used, unit = ("ratings used", "ratings") if rating else ("judgements used", "pairs")
+            write(f"  {used:<19} {summary['judgements_used']} "
+                  f"({summary['train_pairs']} train {unit}, {summary['heldout_pairs']} held out)")
         reward_model = summary["reward_model"]
         if reward_model is not None:
-            write(f"  reward model        held-out accuracy {_num(reward_model.heldout_accuracy)}, "
+            write(f"  {'rating model' if rating else 'reward model':<19} held-out accuracy {_num(reward_model.heldout_accuracy)}, "
                   f"gold agreement {_num(reward_model.gold_agreement)}")
         if summary["checkpoints"]:
             write(f"  {'checkpoint':<18}  {'KL':>8}  {'policy reward':>13}  {'gold reward':>11}")
@@ -257,7 +260,7 @@ class Command(BaseCommand):
         pairs = summary["pairs"]
         if pairs:
             detail = ", ".join(f"{purpose} {n}" for purpose, n in sorted(pairs.items()))
-            write(f"  pairs published     {sum(pairs.values())} ({detail}); "
+            write(f"  {'items published' if rating else 'pairs published':<19} {sum(pairs.values())} ({detail}); "
                   f"judgements {summary['labels_submitted']} of {summary['labels_wanted']}")
         spend = summary["spend"]
         write(f"  spent               labeling {spend['labeling']:.2f} {currency}, GPU {spend['gpu_money']:.4f} {currency} "
