@@ -461,3 +461,78 @@ class LeaderboardSerializer(serializers.Serializer):
         help_text="Every checkpoint against sqrt(KL): points, Gao et al.'s fits, the onset sentence."
     )
     recommended = RecommendedSerializer(allow_null=True, help_text="The checkpoint a round can start from, or null.")
+
+
+# --- campaign set-up (annotator.api.setup); the specification itself is checked by annotator.services.campaign_setup
+
+
+class RoundEstimateSerializer(serializers.Serializer):
+    """One full round's estimated cost (annotator.rounds.estimate.round_estimate_of_spec)."""
+
+    pairs = serializers.IntegerField()
+    judgements = serializers.IntegerField(help_text="pairs x overlap")
+    labeling_cost = serializers.DecimalField(max_digits=None, decimal_places=4)
+    gpu_seconds = serializers.DecimalField(
+        max_digits=None, decimal_places=4, help_text="From earlier charged runs of the same steps; 0 when none ran."
+    )
+    gpu_cost = serializers.DecimalField(max_digits=None, decimal_places=4)
+    total = serializers.DecimalField(max_digits=None, decimal_places=4)
+    currency = serializers.CharField()
+    text = serializers.CharField(help_text="The estimate in words.")
+
+
+class PromptCountsSerializer(serializers.Serializer):
+    train = serializers.IntegerField()
+    heldout = serializers.IntegerField()
+
+
+class CampaignSetupSerializer(serializers.Serializer):
+    """A campaign's specification (docs/campaigns.md lists its fields; PATCH and the create POST take the same
+    mapping), one round's estimate and its prompts."""
+
+    spec = serializers.DictField(help_text="Every field of the specification, as the create POST takes them.")
+    estimate = RoundEstimateSerializer()
+    prompts = PromptCountsSerializer()
+
+
+class CostPreviewSerializer(serializers.Serializer):
+    estimate = RoundEstimateSerializer(allow_null=True, help_text="null while a field it depends on is invalid.")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text="What is wrong with the specification so far, by field (models are not loaded for a preview).",
+    )
+
+
+class SkippedPromptSerializer(serializers.Serializer):
+    number = serializers.IntegerField(help_text="The file's line, or the dataset's row, from 1.")
+    reason = serializers.CharField()
+
+
+class PromptImportInputSerializer(serializers.Serializer):
+    """One source of prompts: `file` (multipart), `dataset_dir` (a save_to_disk folder on the server) or `plays`."""
+
+    file = serializers.FileField(required=False, help_text="A .jsonl (prompt or messages), .csv or .txt file.")
+    dataset_dir = serializers.CharField(required=False, allow_blank=True, max_length=1000,
+                                        help_text="A folder written by datasets' save_to_disk, on the server.")
+    plays = serializers.BooleanField(default=False, help_text="Openings of lines from Shakespeare's plays.")
+    column = serializers.CharField(required=False, allow_blank=True, max_length=200,
+                                   help_text="The CSV column, JSONL field or dataset column (default: prompt).")
+    heldout_fraction = serializers.FloatField(required=False, help_text="Share held out, 0 to below 1 (default 0.1).")
+    seed = serializers.IntegerField(required=False, help_text="Seed of the held-out draw (default: the campaign's).")
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            unknown = sorted(str(key) for key in data if key not in self.fields and key != "csrfmiddlewaretoken")
+            if unknown:
+                raise exceptions.ValidationError(
+                    {api_settings.NON_FIELD_ERRORS_KEY: [f"Unknown field {', '.join(map(repr, unknown))}; "
+                                                         f"the fields are {', '.join(self.fields)}."]}
+                )
+        return super().to_internal_value(data)
+
+
+class PromptImportSerializer(serializers.Serializer):
+    train = serializers.IntegerField(help_text="Train prompts added.")
+    heldout = serializers.IntegerField(help_text="Held-out prompts added.")
+    skipped = SkippedPromptSerializer(many=True)
+    prompts = PromptCountsSerializer(help_text="The campaign's prompts now.")

@@ -1,13 +1,18 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 
-from annotator.api import docs, views
+from annotator.api import docs, setup, views
 
 app_name = "api"
 
 urlpatterns = [
     path("auth/token/", views.TokenView.as_view(), name="token"),
     path("campaigns/", views.CampaignListView.as_view(), name="campaigns"),
+    path("campaigns/setup/", setup.CampaignCreateView.as_view(), name="campaign_create"),
+    path("campaigns/setup/preview/", setup.CampaignPreviewView.as_view(), name="campaign_preview"),
+    path("campaigns/<slug:campaign>/setup/", setup.CampaignSetupView.as_view(), name="campaign_setup"),
+    path("campaigns/<slug:campaign>/setup/estimate/", setup.CampaignEstimateView.as_view(), name="campaign_estimate"),
+    path("campaigns/<slug:campaign>/prompts/", setup.CampaignPromptsView.as_view(), name="campaign_prompts"),
     path("campaigns/<slug:campaign>/next/", views.NextItemView.as_view(), name="next"),
     path("campaigns/<slug:campaign>/stats/", views.CampaignStatsView.as_view(), name="stats"),
     path("campaigns/<slug:campaign>/export.jsonl", views.CampaignExportView.as_view(), name="export"),
