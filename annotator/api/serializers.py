@@ -511,7 +511,8 @@ class SkippedPromptSerializer(serializers.Serializer):
 class PromptImportInputSerializer(serializers.Serializer):
     """One source of prompts: `file` (multipart), `dataset_dir` (a save_to_disk folder on the server) or `plays`."""
 
-    file = serializers.FileField(required=False, help_text="A .jsonl (prompt or messages), .csv or .txt file.")
+    file = serializers.FileField(required=False, allow_empty_file=True,  # the import says why an empty one adds nothing
+                                 help_text="A .jsonl (prompt or messages), .csv or .txt file.")
     dataset_dir = serializers.CharField(required=False, allow_blank=True, max_length=1000,
                                         help_text="A folder written by datasets' save_to_disk, on the server.")
     plays = serializers.BooleanField(default=False, help_text="Openings of lines from Shakespeare's plays.")

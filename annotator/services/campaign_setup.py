@@ -322,14 +322,18 @@ def _spec_data(data, *, base: dict) -> dict:
     return {**base, **data}
 
 
-def campaign_setup_form(*, campaign: Campaign | None = None, data=None, check_models: bool = True) -> CampaignSetupForm:
-    """The set-up form of a campaign (None: a new one): unbound, showing its spec, or bound to its spec updated
-    with `data` (the fields not given keep their values, or the defaults for a new campaign)."""
-    instance = Campaign() if campaign is None else Campaign.objects.get(pk=campaign.pk)  # the caller's stays as it is
-    base = campaign_spec(campaign=instance)
-    if data is None:
-        return CampaignSetupForm(instance=instance, initial=base, check_models=check_models)
-    return CampaignSetupForm(_spec_data(data, base=base), instance=instance, check_models=check_models)
+def campaign_setup_form(*, campaign: Campaign | None = None) -> CampaignSetupForm:
+    """The unbound set-up form of a campaign (None: a new one), showing its spec."""
+    instance = Campaign() if campaign is None else campaign
+    return CampaignSetupForm(instance=instance, initial=campaign_spec(campaign=instance))
+
+
+def _bound_form(*, campaign: Campaign | None, data, check_models: bool = True) -> CampaignSetupForm:
+    """The set-up form bound to the campaign's spec (None: the defaults) updated with `data`, the fields not given
+    keeping their values. The form works on a fresh copy of the campaign: the caller's stays as it is."""
+    instance = Campaign() if campaign is None else Campaign.objects.get(pk=campaign.pk)
+    return CampaignSetupForm(_spec_data(data, base=campaign_spec(campaign=instance)), instance=instance,
+                             check_models=check_models)
 
 
 # -- the actions ----------------------------------------------------------------------------------------------------
@@ -346,7 +350,7 @@ def campaign_create(*, data: Mapping, created_by: AbstractBaseUser | None) -> Ca
     (checked before anything is loaded); None is the command line. CampaignSpecInvalid names every field that is
     wrong; nothing is created then."""
     campaign_creator_check(user=created_by)
-    form = campaign_setup_form(data=data)
+    form = _bound_form(campaign=None, data=data)
     if not form.is_valid():
         raise CampaignSpecInvalid(form)
     campaign = form.save(commit=False)
@@ -364,7 +368,7 @@ def campaign_update(*, campaign: Campaign, data: Mapping) -> Campaign:
     """Change a campaign's specification: the fields given, the rest as they are. Validated first (which may load
     models), then written under the campaign's row lock, which the ledger's writers also take, so a budget never
     changes under a charge. CampaignSpecInvalid names every field that is wrong; nothing changes then."""
-    form = campaign_setup_form(campaign=campaign, data=data)
+    form = _bound_form(campaign=campaign, data=data)
     if not form.is_valid():
         raise CampaignSpecInvalid(form)
     with transaction.atomic():
@@ -393,7 +397,7 @@ class CostPreview:
 def campaign_cost_preview(*, campaign: Campaign | None = None, data: Mapping) -> CostPreview:
     """The estimate of one round for a spec (a new campaign's, or `campaign`'s with `data` changed), without
     loading any model: quick enough to follow every change of a form. Saves nothing."""
-    form = campaign_setup_form(campaign=campaign, data=data, check_models=False)
+    form = _bound_form(campaign=campaign, data=data, check_models=False)
     form.is_valid()
     cleaned = getattr(form, "cleaned_data", {})
     return CostPreview(
