@@ -2,7 +2,15 @@ import os
 
 import pytest
 
-from tests.factories import CampaignFactory, ComparisonFactory, LabelerFactory, StaffFactory
+from annotator.models import CampaignRole
+from tests.factories import (
+    CampaignFactory,
+    ComparisonFactory,
+    LabelerFactory,
+    MembershipFactory,
+    StaffFactory,
+    UserFactory,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -29,11 +37,22 @@ def staff(db):
 
 
 @pytest.fixture
-def campaign(db):
-    """A pairwise campaign with five comparisons, overlap 1, $0.10 a judgement, no cap."""
-    campaign = CampaignFactory()
+def campaign(db, labeler, other_labeler):
+    """A pairwise campaign with five comparisons, overlap 1, $0.10 a judgement, no cap, whose labelers (members in
+    the role labeler) are `labeler` and `other_labeler`. Any other labeler is a member only where a
+    MembershipFactory makes them one."""
+    campaign = CampaignFactory(labelers=[labeler, other_labeler])
     ComparisonFactory.create_batch(5, campaign=campaign)
     return campaign
+
+
+@pytest.fixture
+def manager(campaign):
+    """A user who manages `campaign` (its budget, rounds and evaluation pages) and nothing else: not staff, not a
+    labeler."""
+    user = UserFactory(username="manager")
+    MembershipFactory(campaign=campaign, user=user, role=CampaignRole.MANAGER)
+    return user
 
 
 @pytest.fixture(scope="session")

@@ -23,10 +23,16 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 class LabelerFactory(UserFactory):
-    """A user with a labeler profile (human unless `labeler__kind` says otherwise)."""
+    """A user with a labeler profile (human unless `labeler__kind` says otherwise), a labeler of the campaigns in
+    `campaigns` (`LabelerFactory(campaigns=[campaign])`) and of no other."""
 
     username = factory.Sequence(lambda n: f"labeler{n}")
     labeler = factory.RelatedFactory("tests.factories.LabelerProfileFactory", factory_related_name="user")
+
+    @factory.post_generation
+    def campaigns(self, create, extracted, **kwargs):
+        for campaign in extracted or ():
+            MembershipFactory(campaign=campaign, user=self)
 
 
 class StaffFactory(UserFactory):
@@ -44,14 +50,37 @@ class LabelerProfileFactory(factory.django.DjangoModelFactory):
 
 
 class CampaignFactory(factory.django.DjangoModelFactory):
+    """A campaign whose labelers are the users in `labelers` (`CampaignFactory(labelers=[labeler])`): only members
+    see a campaign, so one made without them has no labeler."""
+
     class Meta:
         model = models.Campaign
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"campaign-{n}")
     title = factory.LazyAttribute(lambda o: o.name.replace("-", " ").title())
     instructions = "Choose the continuation with the more positive sentiment."
     overlap = 1
     pay_per_judgement = Decimal("0.10")
+
+    @factory.post_generation
+    def labelers(self, create, extracted, **kwargs):
+        for user in extracted or ():
+            MembershipFactory(campaign=self, user=user)
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    """A user's membership of a campaign: one of its labelers unless `role` says otherwise
+    (`role=models.CampaignRole.MANAGER`). Only members see a campaign: a LabelerFactory labeler is a member of
+    nothing until one of these (or `campaigns=` / `labelers=` on the factories above) makes it so."""
+
+    class Meta:
+        model = models.CampaignMembership
+        django_get_or_create = ("campaign", "user")
+
+    campaign = factory.SubFactory(CampaignFactory)
+    user = factory.SubFactory(LabelerFactory)
+    role = models.CampaignRole.LABELER
 
 
 class PromptFactory(factory.django.DjangoModelFactory):

@@ -1,5 +1,6 @@
-"""The labeling API, and staff's evaluation endpoints (runs, the leaderboard). Each view checks who asks, calls
-one service or selector, and serializes the answer.
+"""The labeling API, and the endpoints of those who run a campaign (staff, and its managers: the export, evaluation
+runs, the leaderboard). Each view checks who asks, calls one service or selector, and serializes the answer.
+Labelers see only the campaigns they are members of (as labelers); any other answers 404 as a missing one.
 
 Errors from services become 4xx answers in annotator.api.errors. Next item and the two answers are the
 labeling hot path: they skip DRF's request cycle (annotator.api.hot) and check an API token in the first
@@ -50,11 +51,12 @@ from annotator.evaluation.leaderboard import leaderboard_refresh
 from annotator.evaluation.plan import evaluation_plan
 from annotator.evaluation.runs import evaluation_close, evaluation_start
 from annotator.evaluation.selectors import evaluation_run_get, evaluation_runs_for_campaign, leaderboard_latest
-from annotator.selectors.campaigns import campaign_statistics, campaigns_active
+from annotator.selectors.campaigns import campaign_statistics
 from annotator.selectors.judgements import assignments_answered_by_labeler
 from annotator.services.access import (
-    campaign_get_for_staff,
+    campaign_get_for_manager,
     campaign_get_for_viewer,
+    campaigns_listed,
     labeler_profile_get,
     number_from_digits,
 )
@@ -65,8 +67,11 @@ from annotator.services.judgements import judgement_submit, rating_submit
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Bad input; nothing was changed."),
     401: OpenApiResponse(ErrorSerializer, description="Not logged in and no valid token."),
-    403: OpenApiResponse(ErrorSerializer, description="Not a labeler, or not staff where staff is needed."),
-    404: OpenApiResponse(ErrorSerializer, description="No such campaign or assignment for you."),
+    403: OpenApiResponse(
+        ErrorSerializer, description="Not a labeler, or neither staff nor the campaign's manager where one is needed."
+    ),
+    404: OpenApiResponse(ErrorSerializer, description="No such campaign or assignment for you (a campaign you are "
+                         "not a labeler of answers as one that does not exist)."),
 }
 ASSIGNMENT_ID = OpenApiParameter(
     "assignment_id", {"type": "integer", "minimum": 0}, OpenApiParameter.PATH, description="From the next-item answer."
@@ -117,11 +122,12 @@ def _assignment_id(raw: str) -> int:
 
 
 class CampaignListView(APIView):
-    @extend_schema(responses={200: CampaignSerializer(many=True)} | ERRORS, summary="Active campaigns")
+    @extend_schema(
+        responses={200: CampaignSerializer(many=True)} | ERRORS, summary="Active campaigns",
+        description="Labelers: the active campaigns they are members of. Staff: every active campaign.",
+    )
     def get(self, request):
-        if not request.user.is_staff:
-            labeler_profile_get(user=request.user)
-        return Response(CampaignSerializer(campaigns_active(), many=True).data)
+        return Response(CampaignSerializer(campaigns_listed(user=request.user), many=True).data)
 
 
 class NextItemView(HotPathView):
@@ -237,7 +243,8 @@ class HistoryView(ListAPIView):
 class CampaignStatsView(APIView):
     @extend_schema(
         summary="Campaign statistics",
-        description="Staff: any campaign, with money. Labelers: active campaigns, in aggregate, with their own progress.",
+        description="Staff: any campaign, with money; a manager: the campaigns they manage, with money. Labelers: the "
+        "active campaigns they are members of, in aggregate, with their own progress.",
         responses={200: CampaignStatsSerializer} | ERRORS,
     )
     def get(self, request, campaign: str):
@@ -259,7 +266,7 @@ class CampaignExportView(APIView):
     renderer_classes = [JsonLinesRenderer, JSONRenderer]
 
     @extend_schema(
-        summary="Export judgements as JSON lines (staff)",
+        summary="Export judgements as JSON lines (staff, managers)",
         description="One line per judgement: prompt, chosen, rejected (the form TRL's reward and DPO trainers read), "
         "plus `tie` and `both_bad` flags: on such lines chosen/rejected are simply completions a and b, so filter "
         "or weight them on the flags, never by accident. Rating campaigns give one line per rating with "
@@ -267,7 +274,7 @@ class CampaignExportView(APIView):
         responses={(200, "application/jsonl"): OpenApiTypes.STR} | ERRORS,
     )
     def get(self, request, campaign: str):
-        campaign_row = campaign_get_for_staff(user=request.user, campaign=campaign)
+        campaign_row = campaign_get_for_manager(user=request.user, campaign=campaign)
         response = StreamingHttpResponse(
             (json.dumps(line) + "\n" for line in export_lines(campaign=campaign_row)),
             content_type="application/jsonl",
@@ -276,7 +283,7 @@ class CampaignExportView(APIView):
         return response
 
 
-# --- evaluation (staff) -----------------------------------------------------------------------------------------
+# --- evaluation (staff and the campaign's managers) -------------------------------------------------------------------
 
 EVALUATION_NUMBER = OpenApiParameter(
     "number", {"type": "integer", "minimum": 0}, OpenApiParameter.PATH, description="The run's number in its campaign."
@@ -298,15 +305,15 @@ def _run_answer(campaign, number: int, *, status_code: int = status.HTTP_200_OK)
 
 class EvaluationListView(APIView):
     @extend_schema(
-        summary="A campaign's evaluation runs, newest first (staff)",
+        summary="A campaign's evaluation runs, newest first (staff, managers)",
         responses={200: EvaluationRunSerializer(many=True)} | ERRORS,
     )
     def get(self, request, campaign: str):
-        campaign_row = campaign_get_for_staff(user=request.user, campaign=campaign)
+        campaign_row = campaign_get_for_manager(user=request.user, campaign=campaign)
         return Response(EvaluationRunSerializer(evaluation_runs_for_campaign(campaign=campaign_row), many=True).data)
 
     @extend_schema(
-        summary="Check and start an evaluation run (staff)",
+        summary="Check and start an evaluation run (staff, managers)",
         description="Plans a blind evaluation of the campaign's checkpoints on held-out prompts (every pair on every "
         "prompt, plus blind ratings) and starts it: 201 with the run, whose sampling step is queued (or has run, "
         "with no broker). With `dry_run` true: 200 with the plan's figures and cost, and nothing is written. A "
@@ -315,7 +322,7 @@ class EvaluationListView(APIView):
         responses={201: EvaluationRunSerializer, 200: EvaluationPlanSerializer} | ERRORS | BUDGET_REFUSAL,
     )
     def post(self, request, campaign: str):
-        campaign_row = campaign_get_for_staff(user=request.user, campaign=campaign)
+        campaign_row = campaign_get_for_manager(user=request.user, campaign=campaign)
         fields = validated(_EVALUATION_INPUT, request.data)
         plan = evaluation_plan(campaign=campaign_row, device_type="cpu", **_EVALUATION_INPUT.plan_arguments(fields))
         if fields["dry_run"]:
@@ -326,7 +333,7 @@ class EvaluationListView(APIView):
 
 class EvaluationCloseView(APIView):
     @extend_schema(
-        summary="Close a labeling evaluation run now (staff)",
+        summary="Close a labeling evaluation run now (staff, managers)",
         description="Its open items close; the answers so far are kept and count on the leaderboard. A run still "
         "sampling (or failed) has nothing to close: 400. Closing a closed run changes nothing.",
         parameters=[EVALUATION_NUMBER],
@@ -334,7 +341,7 @@ class EvaluationCloseView(APIView):
         responses={200: EvaluationRunSerializer} | ERRORS | NO_RUN,
     )
     def post(self, request, campaign: str, number: int):
-        campaign_row = campaign_get_for_staff(user=request.user, campaign=campaign)
+        campaign_row = campaign_get_for_manager(user=request.user, campaign=campaign)
         run = evaluation_run_get(campaign=campaign_row, number=number)
         if run is None:
             raise NotFound(f"Campaign {campaign_row.name!r} has no evaluation {number}.")
@@ -349,7 +356,7 @@ def _no_leaderboard(campaign) -> NotFound:
 
 class LeaderboardView(APIView):
     @extend_schema(
-        summary="The newest leaderboard of a campaign's checkpoints (staff)",
+        summary="The newest leaderboard of a campaign's checkpoints (staff, managers)",
         description="Bradley-Terry ratings from the blind battles (base = 1000, 95 % bootstrap intervals, and "
         "length-controlled), the blind ratings, the over-optimisation view and the recommended checkpoint, from "
         "the newest snapshot. `stale`: answers came in since it was computed (POST leaderboard/refresh/). "
@@ -357,7 +364,7 @@ class LeaderboardView(APIView):
         responses={200: LeaderboardSerializer} | ERRORS | NO_LEADERBOARD,
     )
     def get(self, request, campaign: str):
-        campaign_row = campaign_get_for_staff(user=request.user, campaign=campaign)
+        campaign_row = campaign_get_for_manager(user=request.user, campaign=campaign)
         snapshot = leaderboard_latest(campaign=campaign_row)
         if snapshot is None:
             raise _no_leaderboard(campaign_row)
@@ -366,7 +373,7 @@ class LeaderboardView(APIView):
 
 class LeaderboardRefreshView(APIView):
     @extend_schema(
-        summary="Recompute the leaderboard from the answers so far (staff)",
+        summary="Recompute the leaderboard from the answers so far (staff, managers)",
         description="Closes the runs whose answers are all in, re-prioritises the open battles and stores a new "
         "snapshot when answers came in since the newest (a bootstrap: seconds). Answers as the GET does; 404 while "
         "there are no evaluation answers at all.",
@@ -374,7 +381,7 @@ class LeaderboardRefreshView(APIView):
         responses={200: LeaderboardSerializer} | ERRORS | NO_LEADERBOARD,
     )
     def post(self, request, campaign: str):
-        campaign_row = campaign_get_for_staff(user=request.user, campaign=campaign)
+        campaign_row = campaign_get_for_manager(user=request.user, campaign=campaign)
         snapshot = leaderboard_refresh(campaign=campaign_row)
         if snapshot is None:
             raise _no_leaderboard(campaign_row)
@@ -400,13 +407,13 @@ class LeaderboardCsvView(APIView):
     renderer_classes = [JSONRenderer, CsvRenderer]
 
     @extend_schema(
-        summary="The newest leaderboard as CSV (staff)",
+        summary="The newest leaderboard as CSV (staff, managers)",
         description="The staff page's download: one row per checkpoint, ranked, with its intervals, win rate against "
         "the base, blind ratings and whether it is the recommended one. 404 before the first snapshot.",
         responses={(200, "text/csv"): OpenApiTypes.STR} | ERRORS | NO_LEADERBOARD,
     )
     def get(self, request, campaign: str):
-        campaign_row = campaign_get_for_staff(user=request.user, campaign=campaign)
+        campaign_row = campaign_get_for_manager(user=request.user, campaign=campaign)
         snapshot = leaderboard_latest(campaign=campaign_row)
         if snapshot is None:
             raise _no_leaderboard(campaign_row)

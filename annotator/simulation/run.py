@@ -8,6 +8,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from annotator.core.errors import InvalidInput
+from annotator.models import Campaign
 from annotator.services.simulated_labelers import simulated_labelers_ensure
 from annotator.simulation.counters import Quota, SimulationReport, Tally
 from annotator.simulation.http_labeler import SimulatedLabeler
@@ -54,6 +55,8 @@ def simulate_labelers_run(
 ) -> SimulationReport:
     """Run `labelers` simulated labelers against the site at `base_url` on one campaign until they stop.
 
+    The labelers' accounts (annotator.services.simulated_labelers) are made the campaign's labelers, so the
+    campaign must exist in this project's database (InvalidInput otherwise, before any account is made).
     Each labeler answers through its own `models_rl.gold.NoisyLabeler(make_gold(gold), **noise, seed=...)`,
     seeded per labeler so they disagree (`noise=None` takes the noise model's defaults). A
     labeler stops when the API has nothing left for it (with `stop_when_done=False` it keeps polling every
@@ -78,7 +81,11 @@ def simulate_labelers_run(
         golds = [NoisyLabeler(shared_gold, **(noise or {}), seed=labeler_seed) for labeler_seed in seeds]
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
-    accounts = simulated_labelers_ensure(count=labelers, prefix=prefix, pay_per_judgement=pay_per_judgement)
+    campaign_row = Campaign.objects.filter(name=campaign).first()
+    if campaign_row is None:
+        raise InvalidInput(f"No campaign {campaign!r}.")
+    accounts = simulated_labelers_ensure(count=labelers, prefix=prefix, pay_per_judgement=pay_per_judgement,
+                                         campaign=campaign_row)
     tally, quota, stop = Tally([user.get_username() for user, _ in accounts]), Quota(max_items), threading.Event()
     workers = [
         SimulatedLabeler(

@@ -1,8 +1,10 @@
 -- annotator_claim: hand the labeler the next item of a campaign, reserving its price, in one call.
 --
--- It takes the campaign row lock (FOR UPDATE), then runs one statement. A PL/pgSQL function's statements each take
--- their own snapshot, so that statement sees every claim and answer of the campaign that committed before the lock:
--- its count of free slots and its money are exact (annotator.services.assignments says why claims are serial).
+-- Only the campaign's labelers claim (annotator_labeler_member): anyone else gets one row whose `refused` is
+-- 'not_member' and nothing else, decided before the lock, so they neither wait for it nor hold it up.
+-- Then it takes the campaign row lock (FOR UPDATE) and runs one statement. A PL/pgSQL function's statements each
+-- take their own snapshot, so that statement sees every claim and answer of the campaign that committed before the
+-- lock: its count of free slots and its money are exact (annotator.services.assignments says why claims are serial).
 -- The statement:
 --   memo   on a budgeted campaign, folds the ledger entries written since the memoised prefix into it and reads
 --          spent and reserved (annotator.services.ledger: the memo moves only under this exclusive lock);
@@ -23,6 +25,11 @@ RETURNS TABLE (refused text, budget numeric, spent numeric, reserved numeric, le
 LANGUAGE plpgsql AS $function$
 #variable_conflict use_column
 BEGIN
+    IF NOT annotator_labeler_member(p_campaign, p_labeler) THEN
+        refused := 'not_member';
+        RETURN NEXT;
+        RETURN;
+    END IF;
     PERFORM 1 FROM annotator_campaign WHERE id = p_campaign FOR UPDATE;
     RETURN QUERY
     WITH memo (spent, reserved) AS (

@@ -1,5 +1,6 @@
 -- The labeling rules, each defined once. The claim and the answer (claim.sql, answer.sql) call them, and so do
--- the ORM's queries (annotator.core.leases) and the money reads (annotator.selectors.money).
+-- the ORM's queries (annotator.core.leases, annotator.selectors.campaigns), the hot path's reads
+-- (annotator.services.access, annotator.services.assignments) and the money reads (annotator.selectors.money).
 --
 -- The three boolean rules are one-expression SQL functions: PostgreSQL inlines such a function into the query
 -- that calls it before planning, so a caller's plan is the plan of the expression written out (the partial
@@ -22,6 +23,17 @@ $$;
 CREATE OR REPLACE FUNCTION annotator_budget_exceeded(spent numeric, reserved numeric, price numeric, budget numeric)
 RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT budget IS NOT NULL AND spent + reserved + price > budget
+$$;
+
+-- A labeler of a campaign: a member of it in the role 'labeler' (annotator.models.CampaignMembership, CampaignRole).
+-- Only they see, claim and answer its items; staff are no exception, and a manager of the campaign does not label
+-- it. One probe of the unique (campaign, user) index. PL/pgSQL for the reason given below: a query cannot be inlined.
+CREATE OR REPLACE FUNCTION annotator_labeler_member(p_campaign bigint, p_user integer)
+RETURNS boolean LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM annotator_campaignmembership m
+                    WHERE m.campaign_id = p_campaign AND m.user_id = p_user AND m.role = 'labeler');
+END
 $$;
 
 -- The two sums below are PL/pgSQL rather than SQL functions: a query cannot be inlined, and PL/pgSQL keeps its

@@ -1,6 +1,7 @@
-"""Staff pages for the living budget: overview, one campaign's figures and burn-down, the ledger, staff entries
-and reversals, and CSV exports for payroll and bookkeeping. Staff only; anyone else is sent to log in (403
-when logged in)."""
+"""Pages for the living budget: overview, one campaign's figures and burn-down, the ledger, staff entries
+and reversals, and CSV exports for payroll and bookkeeping. For staff (every campaign) and each campaign's managers
+(theirs only: another campaign's pages answer 403); recording and reversing entries is for staff alone.
+Anonymous visitors are sent to log in."""
 
 import csv
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from annotator.selectors.budget import (
 )
 from annotator.services.budget import ledger_entry_record, ledger_entry_reverse
 from annotator.core.errors import ServiceError
-from annotator.views.access import staff_required
+from annotator.views.access import campaign_manager_required, manager_required, staff_required
 
 LEDGER_PAGE_SIZE = 50
 
@@ -35,25 +36,20 @@ def _page(request: HttpRequest, template: str, context: dict, status: int = 200)
     return render(request, template, {**admin.site.each_context(request), **context}, status=status)
 
 
-def _campaign(name: str) -> Campaign:
-    return get_object_or_404(campaigns_for_budget(), name=name)
-
-
 @require_GET
-@staff_required
+@manager_required
 def budget_overview(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
     rows = [
         {"campaign": c, "money": money_figures(campaign=c, now=now), "gpu": gpu_figures(campaign=c)}
-        for c in campaigns_for_budget()
+        for c in campaigns_for_budget(user=request.user)
     ]
     return _page(request, "budget/overview.html", {"title": "Budget", "rows": rows})
 
 
 @require_GET
-@staff_required
-def campaign_budget(request: HttpRequest, name: str) -> HttpResponse:
-    campaign = _campaign(name)
+@campaign_manager_required
+def campaign_budget(request: HttpRequest, campaign: Campaign) -> HttpResponse:
     summary = campaign_budget_summary(campaign=campaign, now=timezone.now())
     return _page(
         request,
@@ -74,9 +70,8 @@ def campaign_budget(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_GET
-@staff_required
-def ledger(request: HttpRequest, name: str) -> HttpResponse:
-    campaign = _campaign(name)
+@campaign_manager_required
+def ledger(request: HttpRequest, campaign: Campaign) -> HttpResponse:
     entries = ledger_entries(campaign=campaign).order_by("-created_at", "-id")
     category = request.GET.get("category", "")
     if category in LedgerCategory.values:
@@ -91,9 +86,9 @@ def ledger(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@staff_required
-def ledger_entry_new(request: HttpRequest, name: str) -> HttpResponse:
-    campaign = _campaign(name)
+@staff_required  # staff alone record and reverse entries (annotator.services.budget)
+@campaign_manager_required
+def ledger_entry_new(request: HttpRequest, campaign: Campaign) -> HttpResponse:
     form = LedgerEntryForm(request.POST or None, campaign=campaign)
     if request.method == "POST" and form.is_valid():
         try:
@@ -109,9 +104,9 @@ def ledger_entry_new(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@staff_required
-def ledger_entry_reversal(request: HttpRequest, name: str, entry_id: int) -> HttpResponse:
-    campaign = _campaign(name)
+@staff_required  # staff alone record and reverse entries (annotator.services.budget)
+@campaign_manager_required
+def ledger_entry_reversal(request: HttpRequest, campaign: Campaign, entry_id: int) -> HttpResponse:
     entry = get_object_or_404(ledger_entries(campaign=campaign), pk=entry_id)
     form = LedgerReversalForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -154,9 +149,8 @@ def _csv_response(rows, filename: str) -> StreamingHttpResponse:
 
 
 @require_GET
-@staff_required
-def earnings_csv(request: HttpRequest, name: str) -> StreamingHttpResponse:
-    campaign = _campaign(name)
+@campaign_manager_required
+def earnings_csv(request: HttpRequest, campaign: Campaign) -> StreamingHttpResponse:
     header = ["username", "kind", "items", "seconds_on_page", "earned", "currency", "effective_hourly", "underpaid"]
     rows = (
         [
@@ -169,9 +163,8 @@ def earnings_csv(request: HttpRequest, name: str) -> StreamingHttpResponse:
 
 
 @require_GET
-@staff_required
-def ledger_csv(request: HttpRequest, name: str) -> StreamingHttpResponse:
-    campaign = _campaign(name)
+@campaign_manager_required
+def ledger_csv(request: HttpRequest, campaign: Campaign) -> StreamingHttpResponse:
     header = [
         "id", "created_at", "category", "amount", "currency", "quantity", "unit", "labeler", "assignment", "round",
         "task_ref", "device_type", "seconds_on_page", "reverses", "reversed_by", "recorded_by", "reason",

@@ -1,7 +1,8 @@
 """Staff page for a campaign's blind evaluation: the form that checks and starts a run (the same plan and start
 services `manage.py evaluate` uses), the runs with their progress (htmx polls a partial while one is sampling or
 labeling), the newest leaderboard snapshot with its intervals, the blind ratings, the over-optimisation view as
-an inline SVG, and the leaderboard as CSV and JSON. Staff only.
+an inline SVG, and the leaderboard as CSV and JSON. For staff (every campaign) and each campaign's managers (theirs
+only: another campaign's page answers 403).
 
 A refused plan re-renders the form with the service's message and its status (400, or 402 when the budget cannot
 cover it); nothing is written until the plan is accepted."""
@@ -10,7 +11,7 @@ import math
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.core.errors import InvalidInput, ServiceError
@@ -28,15 +29,11 @@ from annotator.evaluation.selectors import (
     leaderboard_latest,
 )
 from annotator.models import Campaign, EvaluationState, LeaderboardSnapshot
-from annotator.views.access import staff_required
+from annotator.views.access import campaign_manager_required
 
 POLL_STATES = {EvaluationState.SAMPLING, EvaluationState.LABELING}
 PANEL = {"width": 560, "height": 170, "left": 64, "right": 16, "top": 24, "bottom": 34}
 FIT_STEPS = 48
-
-
-def _campaign(name: str) -> Campaign:
-    return get_object_or_404(Campaign, name=name)
 
 
 # --- the start form ---------------------------------------------------------------------------------------------
@@ -131,20 +128,18 @@ def _render_page(request: HttpRequest, campaign: Campaign, *, form: dict | None 
 # --- views ------------------------------------------------------------------------------------------------------
 
 @require_GET
-@staff_required
-def evaluation_page(request: HttpRequest, name: str) -> HttpResponse:
+@campaign_manager_required
+def evaluation_page(request: HttpRequest, campaign: Campaign) -> HttpResponse:
     """The evaluation page; an htmx request gets only the runs table (polled while a run samples or labels)."""
-    campaign = _campaign(name)
     if request.htmx:
         return render(request, "evaluation/page.html#runs-table", _runs_context(campaign))
     return _render_page(request, campaign)
 
 
 @require_POST
-@staff_required
-def evaluation_start_view(request: HttpRequest, name: str) -> HttpResponse:
+@campaign_manager_required
+def evaluation_start_view(request: HttpRequest, campaign: Campaign) -> HttpResponse:
     """Check the plan ("Check cost" shows its figures) or start it; a refusal re-renders the form with the reason."""
-    campaign = _campaign(name)
     form = _form_values(campaign, request.POST)
     try:
         plan = evaluation_plan(campaign=campaign, **_plan_arguments(request.POST))
@@ -163,10 +158,9 @@ def evaluation_start_view(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
-@staff_required
-def evaluation_refresh_view(request: HttpRequest, name: str) -> HttpResponse:
+@campaign_manager_required
+def evaluation_refresh_view(request: HttpRequest, campaign: Campaign) -> HttpResponse:
     """Close the finished runs and compute a new leaderboard snapshot when answers came in since the last."""
-    campaign = _campaign(name)
     snapshot = leaderboard_refresh(campaign=campaign)
     if snapshot is None:
         messages.info(request, "No evaluation answers yet: there is nothing to rank.")
@@ -176,10 +170,9 @@ def evaluation_refresh_view(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
-@staff_required
-def evaluation_close_view(request: HttpRequest, name: str, number: int) -> HttpResponse:
+@campaign_manager_required
+def evaluation_close_view(request: HttpRequest, campaign: Campaign, number: int) -> HttpResponse:
     """Close a labeling run now: its open items close, the answers so far are kept."""
-    campaign = _campaign(name)
     run = evaluation_run_get(campaign=campaign, number=number)
     if run is None:
         raise Http404(f"Campaign {campaign.name} has no evaluation {number}.")
@@ -192,10 +185,9 @@ def evaluation_close_view(request: HttpRequest, name: str, number: int) -> HttpR
 
 
 @require_POST
-@staff_required
-def evaluation_resume_view(request: HttpRequest, name: str, number: int) -> HttpResponse:
+@campaign_manager_required
+def evaluation_resume_view(request: HttpRequest, campaign: Campaign, number: int) -> HttpResponse:
     """Send a failed run's sampling step again."""
-    campaign = _campaign(name)
     run = evaluation_run_get(campaign=campaign, number=number)
     if run is None:
         raise Http404(f"Campaign {campaign.name} has no evaluation {number}.")
@@ -216,9 +208,8 @@ def _snapshot(campaign: Campaign) -> LeaderboardSnapshot:
 
 
 @require_GET
-@staff_required
-def leaderboard_json(request: HttpRequest, name: str) -> HttpResponse:
-    campaign = _campaign(name)
+@campaign_manager_required
+def leaderboard_json(request: HttpRequest, campaign: Campaign) -> HttpResponse:
     snapshot = _snapshot(campaign)
     body = {"campaign": campaign.name, "snapshot": snapshot.pk, "answers": snapshot.answers, **snapshot.data}
     response = JsonResponse(body, json_dumps_params={"indent": 2})
@@ -227,9 +218,8 @@ def leaderboard_json(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_GET
-@staff_required
-def leaderboard_csv(request: HttpRequest, name: str) -> HttpResponse:
-    campaign = _campaign(name)
+@campaign_manager_required
+def leaderboard_csv(request: HttpRequest, campaign: Campaign) -> HttpResponse:
     snapshot = _snapshot(campaign)
     response = HttpResponse(leaderboard_csv_text(snapshot.data), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{campaign.name}-leaderboard.csv"'

@@ -20,7 +20,7 @@ from django_htmx.http import reswap, retarget
 from annotator.models import Campaign, Choice, RatingValue, TaskKind
 from annotator.selectors.campaigns import campaign_progress_for_labeler
 from annotator.selectors.labeling import campaign_cards_for_labeler, labeling_item
-from annotator.services.access import campaign_get_for_labeler, labeler_profile_get
+from annotator.services.access import campaign_get_for_labeler, campaigns_managed, labeler_profile_get
 from annotator.services.assignments import assignment_next
 from annotator.core.errors import (
     AccessDenied,
@@ -80,11 +80,14 @@ def _work_context(*, labeler: AbstractBaseUser, campaign: Campaign, notice: str 
 @login_required
 @require_GET
 def campaign_list(request: HttpRequest) -> HttpResponse:
+    """The campaigns the user labels; a manager (not staff, who have the menu) also finds the ones they run here."""
+    context = {"managed": campaigns_managed(user=request.user) if not request.user.is_staff else []}
     try:
         labeler_profile_get(user=request.user)
     except AccessDenied as error:
-        return render(request, "labeling/campaign_list.html", {"not_a_labeler": error.message})
-    return render(request, "labeling/campaign_list.html", {"cards": campaign_cards_for_labeler(labeler=request.user)})
+        return render(request, "labeling/campaign_list.html", {**context, "not_a_labeler": error.message})
+    context["cards"] = campaign_cards_for_labeler(labeler=request.user)
+    return render(request, "labeling/campaign_list.html", context)
 
 
 @login_required

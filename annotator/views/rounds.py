@@ -1,14 +1,16 @@
-"""Staff pages for RLHF rounds: each campaign's rounds with their steps updating live (htmx polls a partial),
+"""Pages for RLHF rounds: each campaign's rounds with their steps updating live (htmx polls a partial),
 per-round metrics, reward against sqrt(KL) as an inline SVG, samples from each checkpoint side by side, and
-the button that starts the next round (the same service run_round uses). Staff only."""
+the button that starts the next round (the same service run_round uses). For staff (every campaign) and each
+campaign's managers (theirs only: another campaign's pages answer 403)."""
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from annotator.evaluation.selectors import leaderboard_latest
 from annotator.models import Campaign
+from annotator.services.access import campaigns_managed
 from annotator.rounds.selectors import (
     campaign_reward_kl_points,
     round_get,
@@ -19,21 +21,17 @@ from annotator.rounds.selectors import (
     rounds_for_campaign,
 )
 from annotator.core.errors import ServiceError
-from annotator.views.access import staff_required
+from annotator.views.access import campaign_manager_required, manager_required
 from annotator.rounds.state_machine import round_start
 
 PLOT = {"width": 520, "height": 300, "left": 56, "right": 16, "top": 16, "bottom": 44}
 ROUND_COLOURS = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d"]
 
 
-def _campaign(name: str) -> Campaign:
-    return get_object_or_404(Campaign, name=name)
-
-
 @require_GET
-@staff_required
+@manager_required
 def campaign_list(request: HttpRequest) -> HttpResponse:
-    campaigns = Campaign.objects.order_by("name")
+    campaigns = campaigns_managed(user=request.user)
     rows = [{"campaign": c, "latest": rounds_for_campaign(campaign=c).first()} for c in campaigns]
     return render(request, "rounds/campaigns.html", {"rows": rows})
 
@@ -46,10 +44,9 @@ def _round_rows(campaign: Campaign) -> list[dict]:
 
 
 @require_GET
-@staff_required
-def campaign_rounds(request: HttpRequest, name: str) -> HttpResponse:
+@campaign_manager_required
+def campaign_rounds(request: HttpRequest, campaign: Campaign) -> HttpResponse:
     """The campaign's rounds; an htmx request gets only the live table (polled while a step runs)."""
-    campaign = _campaign(name)
     rows = _round_rows(campaign)
     context = {"campaign": campaign, "rows": rows, "polling": any(round_is_active(row["round"]) for row in rows)}
     if request.htmx:
@@ -60,11 +57,10 @@ def campaign_rounds(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_POST
-@staff_required
-def round_start_view(request: HttpRequest, name: str) -> HttpResponse:
+@campaign_manager_required
+def round_start_view(request: HttpRequest, campaign: Campaign) -> HttpResponse:
     """Start the next round (or resume a failed one); `final=1` makes (or resumes) a final round, which trains
     on every label and publishes no pairs. A refusal comes back as a message, with status 400."""
-    campaign = _campaign(name)
     try:
         round_ = round_start(campaign=campaign, final=request.POST.get("final") == "1")
     except ServiceError as exc:
@@ -82,9 +78,8 @@ def round_start_view(request: HttpRequest, name: str) -> HttpResponse:
 
 
 @require_GET
-@staff_required
-def round_detail(request: HttpRequest, name: str, number: int) -> HttpResponse:
-    campaign = _campaign(name)
+@campaign_manager_required
+def round_detail(request: HttpRequest, campaign: Campaign, number: int) -> HttpResponse:
     round_ = round_get(campaign=campaign, number=number)
     if round_ is None:
         raise Http404(f"Campaign {campaign.name} has no round {number}.")

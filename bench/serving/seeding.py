@@ -92,7 +92,7 @@ $history$
 
 
 def campaign_seed(config: BenchConfig) -> tuple[str, list[str]]:
-    """One big pairwise campaign and the labelers' accounts; returns (campaign name, API tokens)."""
+    """One big pairwise campaign and the labelers' accounts (its labelers); returns (campaign name, API tokens)."""
     if config.history > config.items or (config.history and config.labelers < config.overlap):
         raise SystemExit("--history needs at most --items comparisons and at least --overlap labelers")
 
@@ -114,8 +114,10 @@ def campaign_seed(config: BenchConfig) -> tuple[str, list[str]]:
                        completion_b=completions[2 * n + 1], judgements_wanted=config.overlap)
             for n, prompt in enumerate(prompts)
         )
-        # Paid at the campaign's rate (None), like people, so every submit writes a real charge.
-        accounts = simulated_labelers_ensure(count=config.labelers, prefix=LABELER_PREFIX, pay_per_judgement=None)
+        # Paid at the campaign's rate (None), like people, so every submit writes a real charge; members of the
+        # campaign as its labelers, so every call checks a real membership.
+        accounts = simulated_labelers_ensure(count=config.labelers, prefix=LABELER_PREFIX, pay_per_judgement=None,
+                                             campaign=campaign)
     if config.history:
         history_seed(campaign, [user for user, _ in accounts], answers=config.history * config.overlap)
     with connection.cursor() as cursor:

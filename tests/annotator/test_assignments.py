@@ -14,7 +14,7 @@ from tests.factories import CampaignFactory, ComparisonFactory, LabelerFactory
 
 
 def test_claim_takes_highest_priority_first(labeler):
-    campaign = CampaignFactory()
+    campaign = CampaignFactory(labelers=[labeler])
     low = ComparisonFactory(campaign=campaign, priority=0)
     high = ComparisonFactory(campaign=campaign, priority=5)
     first = assignment_claim(labeler=labeler, campaign=campaign)
@@ -31,7 +31,7 @@ def test_next_reuses_live_lease_and_prefetches(labeler, campaign):
 
 
 def test_expired_lease_returns_item_to_pool_but_not_to_same_labeler(labeler, other_labeler):
-    campaign = CampaignFactory(lease_seconds=60)
+    campaign = CampaignFactory(lease_seconds=60, labelers=[labeler, other_labeler])
     comparison = ComparisonFactory(campaign=campaign)
     now = timezone.now()
     lease = assignment_claim(labeler=labeler, campaign=campaign, now=now)
@@ -46,7 +46,7 @@ def test_expired_lease_returns_item_to_pool_but_not_to_same_labeler(labeler, oth
 
 
 def test_submit_records_once_and_refuses_second(labeler):
-    campaign = CampaignFactory()
+    campaign = CampaignFactory(labelers=[labeler])
     ComparisonFactory(campaign=campaign)
     lease = assignment_claim(labeler=labeler, campaign=campaign)
     judgement = judgement_submit(labeler=labeler, assignment_id=lease.pk, choice="tie", strength=3, milliseconds=1500)
@@ -91,7 +91,7 @@ def test_twenty_labelers_racing_fill_every_slot_exactly_once():
     assert connection.vendor == "postgresql"
     campaign = CampaignFactory(overlap=2)
     comparisons = ComparisonFactory.create_batch(7, campaign=campaign)
-    labelers = LabelerFactory.create_batch(20)
+    labelers = LabelerFactory.create_batch(20, campaigns=[campaign])
     barrier = threading.Barrier(len(labelers))
     errors = []
 

@@ -51,8 +51,8 @@ def round_trips_counted():
 
 
 @pytest.fixture
-def budgeted_campaign(db):
-    campaign = CampaignFactory(money_budget=Decimal("100.00"), overlap=2)
+def budgeted_campaign(db, labeler, other_labeler):
+    campaign = CampaignFactory(money_budget=Decimal("100.00"), overlap=2, labelers=[labeler, other_labeler])
     ComparisonFactory.create_batch(3, campaign=campaign, judgements_wanted=2)
     return campaign
 
@@ -77,7 +77,7 @@ def test_next_item_and_submit_stay_within_their_statements(budgeted_campaign, la
 def test_next_item_and_submit_wait_on_the_database_as_few_times_as_they_can():
     campaign = CampaignFactory(money_budget=Decimal("100.00"), overlap=2)
     ComparisonFactory.create_batch(3, campaign=campaign, judgements_wanted=2)
-    labeler = LabelerFactory()
+    labeler = LabelerFactory(campaigns=[campaign])
     api = client_with_token(labeler)
     with round_trips_counted() as next_item:
         item = api.get(f"/api/campaigns/{campaign.name}/next/")
@@ -101,7 +101,7 @@ def test_next_item_and_submit_wait_on_the_database_as_few_times_as_they_can():
 def test_an_answer_that_is_refused_or_fails_in_the_server_function_leaves_nothing_behind():
     campaign = CampaignFactory(money_budget=Decimal("100.00"), overlap=2)
     ComparisonFactory.create_batch(2, campaign=campaign, judgements_wanted=2)
-    labeler = LabelerFactory()
+    labeler = LabelerFactory(campaigns=[campaign])
     lease = assignment_claim(labeler=labeler, campaign=campaign)
     judgement_submit(labeler=labeler, assignment_id=lease.pk, choice="a", milliseconds=500)
     with pytest.raises(AlreadySubmitted):
@@ -161,7 +161,7 @@ def test_the_last_wanted_judgement_closes_the_comparison(budgeted_campaign, labe
     judgement_submit(labeler=other_labeler, assignment_id=second.pk, choice="b", milliseconds=500)
     assert not Comparison.objects.get(pk=first.comparison_id).is_open
     # A closed comparison is never handed out again, even to a labeler who never had it.
-    newcomer = LabelerFactory()
+    newcomer = LabelerFactory(campaigns=[budgeted_campaign])
     assert assignment_claim(labeler=newcomer, campaign=budgeted_campaign).comparison_id != first.comparison_id
 
 
@@ -170,7 +170,7 @@ def test_two_last_answers_landing_together_close_the_comparison():
     assert connection.vendor == "postgresql"
     campaign = CampaignFactory(money_budget=Decimal("10.00"), overlap=2)
     comparison = ComparisonFactory(campaign=campaign, judgements_wanted=2)
-    labelers = LabelerFactory.create_batch(2)
+    labelers = LabelerFactory.create_batch(2, campaigns=[campaign])
     leases = [assignment_claim(labeler=user, campaign=campaign) for user in labelers]
     barrier = threading.Barrier(2)
     errors = []
@@ -197,7 +197,8 @@ def test_two_last_answers_landing_together_close_the_comparison():
 
 def test_rows_read_without_the_orm_come_back_as_the_orm_reads_them(labeler):
     """JSON as objects, money as Decimal, times aware: the hot path's SQL reads convert values like the ORM."""
-    campaign = CampaignFactory(money_budget=Decimal("5.00"), settings={"sampling": {"max_new_tokens": 8}})
+    campaign = CampaignFactory(money_budget=Decimal("5.00"), settings={"sampling": {"max_new_tokens": 8}},
+                               labelers=[labeler])
     ComparisonFactory(campaign=campaign)
     lease = assignment_claim(labeler=labeler, campaign=campaign)
     answered = assignment_get_for_labeler(labeler=labeler, assignment_id=lease.pk)

@@ -53,8 +53,8 @@ def test_login_page_and_redirect_to_campaigns(client, labeler):
     assert response["Location"] == reverse("labeling:campaign_list")
 
 
-def test_campaign_list_shows_active_campaigns_with_progress(labeler_client, campaign):
-    CampaignFactory(title="Closed one", is_active=False)
+def test_campaign_list_shows_active_campaigns_with_progress(labeler_client, labeler, campaign):
+    CampaignFactory(title="Closed one", is_active=False, labelers=[labeler])
     response = labeler_client.get(reverse("labeling:campaign_list"))
     assert response.status_code == 200
     html = response.content.decode()
@@ -71,8 +71,9 @@ def test_campaign_list_tells_a_non_labeler(client, staff):
     assert "not a labeler" in response.content.decode()
 
 
-def test_instructions_page_escapes_all_but_simple_tags(labeler_client):
-    campaign = CampaignFactory(instructions="<p><strong>Be kind.</strong></p><script>alert(1)</script>")
+def test_instructions_page_escapes_all_but_simple_tags(labeler_client, labeler):
+    campaign = CampaignFactory(instructions="<p><strong>Be kind.</strong></p><script>alert(1)</script>",
+                               labelers=[labeler])
     response = labeler_client.get(reverse("labeling:instructions", args=[campaign.name]))
     html = response.content.decode()
     assert "<p><strong>Be kind.</strong></p>" in html
@@ -86,7 +87,7 @@ def test_unknown_campaign_is_404(labeler_client):
 
 @pytest.mark.parametrize("swapped", [False, True])
 def test_label_page_shows_prompt_and_sides_by_swapped(labeler_client, labeler, swapped):
-    campaign = CampaignFactory()
+    campaign = CampaignFactory(labelers=[labeler])
     comparison = ComparisonFactory(campaign=campaign)
     held = lease(labeler, comparison, swapped=swapped)
     response = labeler_client.get(label_url(campaign))
@@ -109,7 +110,7 @@ def test_label_page_claims_current_and_next(labeler_client, labeler, campaign):
     "side, swapped, choice", [("left", False, "a"), ("left", True, "b"), ("right", True, "a"), ("tie", True, "tie")]
 )
 def test_htmx_answer_records_choice_for_side_and_returns_next_item(labeler_client, labeler, side, swapped, choice):
-    campaign = CampaignFactory()
+    campaign = CampaignFactory(labelers=[labeler])
     current = lease(labeler, ComparisonFactory(campaign=campaign), swapped=swapped)
     upcoming = lease(labeler, ComparisonFactory(campaign=campaign), leased_at=current.leased_at + timedelta(seconds=1))
     ComparisonFactory(campaign=campaign)
@@ -194,16 +195,16 @@ def test_expired_lease_shows_message_and_next_item(labeler_client, labeler, camp
 
 
 def test_all_done_state(labeler_client, labeler):
-    campaign = CampaignFactory()
+    campaign = CampaignFactory(labelers=[labeler])
     comparison = ComparisonFactory(campaign=campaign)
     held = lease(labeler, comparison)
-    assert "All done" in labeler_client.get(label_url(CampaignFactory())).content.decode()
+    assert "All done" in labeler_client.get(label_url(CampaignFactory(labelers=[labeler]))).content.decode()
     response = labeler_client.post(answer_url(campaign, held.pk), {"answer": "tie", "milliseconds": "10"}, **HTMX)
     assert "All done" in response.content.decode()
 
 
 def test_paused_for_budget_state_still_accepts_a_live_lease(labeler_client, labeler):
-    campaign = CampaignFactory(money_budget=Decimal("0.10"), pay_per_judgement=Decimal("0.10"))
+    campaign = CampaignFactory(money_budget=Decimal("0.10"), pay_per_judgement=Decimal("0.10"), labelers=[labeler])
     first, _ = ComparisonFactory.create_batch(2, campaign=campaign)
     held = lease(labeler, first)  # its $0.10 is reserved: the budget cannot cover another item
     response = labeler_client.post(answer_url(campaign, held.pk), {"answer": "right", "milliseconds": "10"}, **HTMX)
@@ -214,7 +215,7 @@ def test_paused_for_budget_state_still_accepts_a_live_lease(labeler_client, labe
 
 
 def test_rating_mode(labeler_client, labeler):
-    campaign = CampaignFactory(task_kind=TaskKind.RATING)
+    campaign = CampaignFactory(task_kind=TaskKind.RATING, labelers=[labeler])
     item = RatingItemFactory(campaign=campaign)
     held = lease(labeler, item)
     html = labeler_client.get(label_url(campaign)).content.decode()

@@ -76,7 +76,7 @@ def test_an_answer_stored_at_a_given_time_is_submitted_then_and_created_now(labe
 def test_two_submits_of_one_assignment_at_once_store_one_answer():
     campaign = CampaignFactory()
     ComparisonFactory.create_batch(2, campaign=campaign)
-    labeler = LabelerFactory()
+    labeler = LabelerFactory(campaigns=[campaign])
     lease = assignment_claim(labeler=labeler, campaign=campaign)
     barrier = threading.Barrier(2)
     outcomes = []

@@ -11,6 +11,8 @@ from django.db.models import Count
 
 from annotator.models import (
     Assignment,
+    CampaignMembership,
+    CampaignRole,
     Choice,
     Judgement,
     LabelerKind,
@@ -28,6 +30,7 @@ from tests.factories import (
     ComparisonFactory,
     CompletionFactory,
     LabelerFactory,
+    MembershipFactory,
     PromptFactory,
     RatingItemFactory,
 )
@@ -170,11 +173,30 @@ def test_command_prints_a_summary(live_server, capsys):
     assert sum(LedgerEntry.objects.values_list("amount", flat=True)) == Decimal("0.20")  # the campaign's $0.10
 
 
+def test_unknown_campaign_is_refused_before_any_account_is_made(db):
+    with pytest.raises(InvalidInput, match="No campaign 'no-such-campaign'"):
+        simulate_labelers_run(base_url="http://127.0.0.1:9", campaign="no-such-campaign", labelers=1)
+    assert not LabelerProfile.objects.exists()
+
+
 @live
-def test_unknown_campaign_stops_labelers_with_errors(live_server):
-    report = simulate_labelers_run(base_url=live_server.url, campaign="no-such-campaign", labelers=1)
+def test_a_closed_campaign_stops_labelers_with_errors(live_server):
+    campaign, _ = sentiment_campaign(items=1, overlap=1, is_active=False)
+    report = simulate_labelers_run(base_url=live_server.url, campaign=campaign.name, labelers=1)
     assert report.submitted == 0 and report.errors >= 1
     assert report.stop_reasons == {"sim-001": "errors"}
+
+
+def test_ensure_makes_the_accounts_labelers_of_the_campaign(db):
+    campaign, other = CampaignFactory(), CampaignFactory()
+    accounts = simulated_labelers_ensure(count=2, campaign=campaign)
+    simulated_labelers_ensure(count=2, campaign=campaign)  # again: nothing doubles
+    assert set(CampaignMembership.objects.values_list("campaign", "user", "role")) == {
+        (campaign.pk, user.pk, CampaignRole.LABELER) for user, _ in accounts
+    }
+    MembershipFactory(campaign=other, user=accounts[0][0], role=CampaignRole.MANAGER)
+    with pytest.raises(InvalidInput, match="manages campaign"):
+        simulated_labelers_ensure(count=1, campaign=other)
 
 
 def test_ensure_reuses_accounts_and_tokens(db):

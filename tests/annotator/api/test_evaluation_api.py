@@ -54,7 +54,7 @@ def _start(client, campaign, capture, **body) -> dict:
 def _answer(campaign, *, limit: int | None = None) -> int:
     """One labeler answers the open items (up to `limit`): the final policy wins its battles and is rated positive,
     the base negative. Returns the number of answers."""
-    labeler, answers = LabelerFactory(), 0
+    labeler, answers = LabelerFactory(campaigns=[campaign]), 0
     while (limit is None or answers < limit) and (leases := assignment_next(labeler=labeler, campaign=campaign)):
         lease = leases[0]
         comparison = lease.comparison
@@ -84,7 +84,10 @@ def test_anonymous_is_401_and_a_labeler_403_everywhere(api, eval_campaign, djang
             assert response.json()["code"] == "not_authenticated"
             response = getattr(api, method)(url, body, format="json")
             assert response.status_code == 403, url
-            assert response.json() == {"detail": "Only staff may do this.", "code": "forbidden"}
+            assert response.json() == {
+                "detail": "You do not manage campaign 'eval-camp': only staff and its managers may do this.",
+                "code": "forbidden",
+            }
         # A labeler hears 403 for a campaign that does not exist too: nothing leaks.
         assert api.get(_urls("nope")["leaderboard"]).status_code == 403
     assert callbacks == []

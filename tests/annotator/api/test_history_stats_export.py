@@ -34,7 +34,7 @@ def test_history_lists_own_answers_in_screen_order_newest_first_paginated(api, l
     answer(labeler, first, choice="a", swapped=True, strength=1, rationale="warmer")
     answer(labeler, second, choice="tie")
     answer(other_labeler, third, choice="b")
-    rating_campaign = CampaignFactory(task_kind=TaskKind.RATING)
+    rating_campaign = CampaignFactory(task_kind=TaskKind.RATING, labelers=[labeler])
     rated = AssignmentFactory(comparison=RatingItemFactory(campaign=rating_campaign), labeler=labeler)
     rating_submit(labeler=labeler, assignment_id=rated.pk, value="negative", milliseconds=40)
 
@@ -73,7 +73,7 @@ def test_history_page_size_out_of_range_or_not_a_number_is_400(api, labeler, cam
 
 
 def test_stats_for_labelers_are_aggregate_and_include_own_progress(api, labeler, other_labeler, staff_api):
-    campaign = CampaignFactory(overlap=2, money_budget=Decimal("10"))
+    campaign = CampaignFactory(overlap=2, money_budget=Decimal("10"), labelers=[labeler, other_labeler])
     comparisons = ComparisonFactory.create_batch(3, campaign=campaign)
     gold = ComparisonFactory(campaign=campaign, purpose=ComparisonPurpose.GOLD, gold_choice="a")
     answer(labeler, comparisons[0], choice="a")
@@ -108,11 +108,11 @@ def test_export_is_staff_only(api, campaign):
     response = api.get(f"/api/campaigns/{campaign.name}/export.jsonl")
     assert response.status_code == 403
     response = api.get(f"/api/campaigns/{campaign.name}/export.jsonl", HTTP_ACCEPT="application/jsonl")
-    assert response.status_code == 403 and "Only staff" in json.loads(response.content)["detail"]
+    assert response.status_code == 403 and "only staff and its managers" in json.loads(response.content)["detail"]
 
 
 def test_export_lines_keep_ties_and_both_bad_as_flags(staff_api, labeler, other_labeler):
-    campaign = CampaignFactory(overlap=3)
+    campaign = CampaignFactory(overlap=3, labelers=[labeler, other_labeler])
     round_one = Round.objects.create(campaign=campaign, number=1)
     base = PolicyCheckpoint.objects.create(campaign=campaign, label="base", path="/ckpt/base")
     tuned = PolicyCheckpoint.objects.create(campaign=campaign, label="kl-1", path="/ckpt/kl1")
@@ -122,7 +122,7 @@ def test_export_lines_keep_ties_and_both_bad_as_flags(staff_api, labeler, other_
         completion_a=CompletionFactory(prompt=prompt, text=" weep", checkpoint=base),
         completion_b=CompletionFactory(prompt=prompt, text=" sing", checkpoint=tuned),
     )
-    third = LabelerFactory()
+    third = LabelerFactory(campaigns=[campaign])
     prefers_b = answer(labeler, comparison, choice="b", strength=3)
     answer(other_labeler, comparison, choice="tie")
     answer(third, comparison, choice="both_bad")
@@ -144,7 +144,7 @@ def test_export_lines_keep_ties_and_both_bad_as_flags(staff_api, labeler, other_
 
 
 def test_export_of_rating_campaign_gives_one_line_per_rating(staff_api, labeler):
-    campaign = CampaignFactory(task_kind=TaskKind.RATING)
+    campaign = CampaignFactory(task_kind=TaskKind.RATING, labelers=[labeler])
     lease = AssignmentFactory(comparison=RatingItemFactory(campaign=campaign), labeler=labeler)
     rating_submit(labeler=labeler, assignment_id=lease.pk, value="neutral", milliseconds=10)
     (line,) = export(staff_api, campaign)

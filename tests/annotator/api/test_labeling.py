@@ -22,8 +22,8 @@ def judge(api, assignment_id, **fields):
     )
 
 
-def test_campaign_list_shows_active_campaigns(api, campaign):
-    CampaignFactory(is_active=False)
+def test_campaign_list_shows_active_campaigns(api, labeler, campaign):
+    CampaignFactory(is_active=False, labelers=[labeler])
     response = api.get("/api/campaigns/")
     assert response.status_code == 200
     assert [c["name"] for c in response.json()] == [campaign.name]
@@ -32,7 +32,7 @@ def test_campaign_list_shows_active_campaigns(api, campaign):
 
 @pytest.mark.parametrize("swapped", [False, True])
 def test_next_item_in_screen_order_and_submit_maps_sides(api, labeler, swapped):
-    campaign = CampaignFactory()
+    campaign = CampaignFactory(labelers=[labeler])
     comparison = ComparisonFactory(campaign=campaign)
     # The lease is made here so the test, not chance, decides the sides.
     lease = AssignmentFactory(comparison=comparison, labeler=labeler, swapped=swapped)
@@ -51,8 +51,8 @@ def test_next_item_in_screen_order_and_submit_maps_sides(api, labeler, swapped):
     assert (judgement.choice, judgement.strength, judgement.rationale) == ("b" if swapped else "a", 3, "cheerful")
 
 
-def test_next_item_is_stable_until_answered_then_204_when_nothing_left(api):
-    campaign = CampaignFactory()
+def test_next_item_is_stable_until_answered_then_204_when_nothing_left(api, labeler):
+    campaign = CampaignFactory(labelers=[labeler])
     ComparisonFactory.create_batch(2, campaign=campaign)
     first = next_item(api, campaign)
     assert next_item(api, campaign)["assignment_id"] == first["assignment_id"]
@@ -65,8 +65,8 @@ def test_next_item_is_stable_until_answered_then_204_when_nothing_left(api):
     assert Assignment.objects.count() == 2
 
 
-def test_next_item_when_paused_for_budget_is_402(api):
-    campaign = CampaignFactory(money_budget=Decimal("0.05"))
+def test_next_item_when_paused_for_budget_is_402(api, labeler):
+    campaign = CampaignFactory(money_budget=Decimal("0.05"), labelers=[labeler])
     ComparisonFactory(campaign=campaign)
     response = api.get(f"/api/campaigns/{campaign.name}/next/")
     assert response.status_code == 402
@@ -75,8 +75,8 @@ def test_next_item_when_paused_for_budget_is_402(api):
     assert not Assignment.objects.exists()
 
 
-def test_next_item_of_unknown_or_closed_campaign_is_404(api):
-    closed = CampaignFactory(is_active=False)
+def test_next_item_of_unknown_or_closed_campaign_is_404(api, labeler):
+    closed = CampaignFactory(is_active=False, labelers=[labeler])
     ComparisonFactory(campaign=closed)
     for name in ["no-such-campaign", closed.name]:
         response = api.get(f"/api/campaigns/{name}/next/")
@@ -156,8 +156,8 @@ def test_second_submit_is_409_and_first_answer_stands(api, labeler, campaign):
     assert LedgerEntry.objects.filter(assignment=lease).count() == 1
 
 
-def test_rating_campaign_next_and_rate(api):
-    campaign = CampaignFactory(task_kind=TaskKind.RATING)
+def test_rating_campaign_next_and_rate(api, labeler):
+    campaign = CampaignFactory(task_kind=TaskKind.RATING, labelers=[labeler])
     item_row = RatingItemFactory(campaign=campaign)
     item = next_item(api, campaign)
     assert (item["task_kind"], item["first"], item["second"]) == ("rating", item_row.completion_a.text, None)
@@ -201,7 +201,7 @@ def test_hot_path_answers_match_their_documented_serializers(api, labeler, campa
     response = judge(api, lease.pk, choice="second", strength=3)
     judgement = Judgement.objects.get(assignment=lease)
     assert response.json() == dict(JudgementOutputSerializer(judgement).data) == judgement_output_data(judgement)
-    rating_campaign = CampaignFactory(task_kind=TaskKind.RATING)
+    rating_campaign = CampaignFactory(task_kind=TaskKind.RATING, labelers=[labeler])
     rating_lease = AssignmentFactory(comparison=RatingItemFactory(campaign=rating_campaign), labeler=labeler)
     response = api.post(f"/api/assignments/{rating_lease.pk}/rating/", {"value": "neutral", "milliseconds": 5},
                         format="json")

@@ -10,7 +10,7 @@ from tests.factories import AssignmentFactory, CampaignFactory, ComparisonFactor
 
 
 def test_progress_counts_done_remaining_and_available(labeler, other_labeler):
-    campaign = CampaignFactory(overlap=2)
+    campaign = CampaignFactory(overlap=2, labelers=[labeler, other_labeler])
     first, second, closed = ComparisonFactory.create_batch(3, campaign=campaign)
     closed.is_open = False
     closed.save()

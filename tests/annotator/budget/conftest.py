@@ -33,7 +33,7 @@ def funded_campaign(staff) -> FundedCampaign:
     first, second = (Round.objects.create(campaign=campaign, number=n) for n in (1, 2))
     ComparisonFactory.create_batch(3, campaign=campaign, round=first, priority=1)
     ComparisonFactory.create_batch(4, campaign=campaign, round=second)
-    fast, slow, holder = LabelerFactory(username="fast"), LabelerFactory(username="slow"), LabelerFactory(username="holder")
+    fast, slow, holder = (LabelerFactory(username=name, campaigns=[campaign]) for name in ("fast", "slow", "holder"))
     for choice in ("a", "tie", "both_bad"):
         lease = assignment_claim(labeler=fast, campaign=campaign)
         judgement_submit(labeler=fast, assignment_id=lease.pk, choice=choice, milliseconds=10_000)

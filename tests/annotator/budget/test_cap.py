@@ -29,7 +29,7 @@ def ledger_total(campaign) -> Decimal:
 
 
 def test_claim_is_refused_when_one_more_item_would_pass_the_budget(labeler):
-    campaign = CampaignFactory(money_budget=Decimal("0.25"))
+    campaign = CampaignFactory(money_budget=Decimal("0.25"), labelers=[labeler])
     ComparisonFactory.create_batch(3, campaign=campaign)
     assignment_claim(labeler=labeler, campaign=campaign)
     assignment_claim(labeler=labeler, campaign=campaign)
@@ -44,14 +44,14 @@ def test_claim_is_refused_when_one_more_item_would_pass_the_budget(labeler):
 
 
 def test_a_budget_of_exactly_n_items_allows_exactly_n(labeler):
-    campaign = CampaignFactory(money_budget=Decimal("0.30"))
+    campaign = CampaignFactory(money_budget=Decimal("0.30"), labelers=[labeler])
     ComparisonFactory.create_batch(4, campaign=campaign)
     leases = assignment_next(labeler=labeler, campaign=campaign, prefetch=5)
     assert len(leases) == 3  # prefetching stops at the cap instead of failing
 
 
 def test_judgements_on_live_leases_are_accepted_and_paid_after_the_cap_is_reached(labeler, other_labeler):
-    campaign = CampaignFactory(money_budget=Decimal("0.20"))
+    campaign = CampaignFactory(money_budget=Decimal("0.20"), labelers=[labeler, other_labeler])
     ComparisonFactory.create_batch(4, campaign=campaign)
     first = assignment_claim(labeler=labeler, campaign=campaign)
     second = assignment_claim(labeler=other_labeler, campaign=campaign)
@@ -69,7 +69,7 @@ def test_judgements_on_live_leases_are_accepted_and_paid_after_the_cap_is_reache
 
 
 def test_lease_expiry_releases_the_reservation(labeler, other_labeler):
-    campaign = CampaignFactory(money_budget=Decimal("0.10"), lease_seconds=60)
+    campaign = CampaignFactory(money_budget=Decimal("0.10"), lease_seconds=60, labelers=[labeler, other_labeler])
     ComparisonFactory.create_batch(2, campaign=campaign)
     start = timezone.now()
     lease = assignment_claim(labeler=labeler, campaign=campaign, now=start)
@@ -91,6 +91,7 @@ def test_hourly_pay_charges_recorded_time_capped_per_item_plus_fee(labeler):
     campaign = CampaignFactory(
         pay_model=PayModel.HOURLY, hourly_rate=Decimal("18.00"), max_paid_seconds_per_item=120,
         platform_fee_percent=Decimal("10"), money_budget=Decimal("5.00"),
+        labelers=[labeler],
     )
     ComparisonFactory.create_batch(2, campaign=campaign)
     quick, idle = assignment_next(labeler=labeler, campaign=campaign, prefetch=1)
@@ -111,7 +112,7 @@ def test_hourly_pay_charges_recorded_time_capped_per_item_plus_fee(labeler):
 
 
 def test_rates_raised_mid_lease_never_charge_more_than_was_reserved(labeler):
-    campaign = CampaignFactory(money_budget=Decimal("0.10"), platform_fee_percent=Decimal("0"))
+    campaign = CampaignFactory(money_budget=Decimal("0.10"), platform_fee_percent=Decimal("0"), labelers=[labeler])
     ComparisonFactory(campaign=campaign)
     lease = assignment_claim(labeler=labeler, campaign=campaign)
     campaign.pay_per_judgement = Decimal("0.50")
@@ -131,7 +132,7 @@ def test_ledger_entries_cannot_be_rewritten_in_the_database(labeler, campaign):
 
 
 def test_unbudgeted_campaign_charges_every_item(labeler):
-    campaign = CampaignFactory(money_budget=None, pay_per_judgement=Decimal("0.07"))
+    campaign = CampaignFactory(money_budget=None, pay_per_judgement=Decimal("0.07"), labelers=[labeler])
     ComparisonFactory.create_batch(3, campaign=campaign)
     for lease in assignment_next(labeler=labeler, campaign=campaign, prefetch=2):
         judgement_submit(labeler=labeler, assignment_id=lease.pk, choice="tie", milliseconds=10)

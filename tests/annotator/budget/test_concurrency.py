@@ -25,7 +25,7 @@ def test_fifty_labelers_never_push_spending_past_the_budget():
     assert connection.vendor == "postgresql"
     campaign = CampaignFactory(money_budget=BUDGET, pay_per_judgement=PAY, platform_fee_percent=Decimal("10"))
     ComparisonFactory.create_batch(60, campaign=campaign)
-    labelers = LabelerFactory.create_batch(THREADS)
+    labelers = LabelerFactory.create_batch(THREADS, campaigns=[campaign])
     barrier = threading.Barrier(THREADS)
     accepted: list[int] = []  # assignment ids whose judgement was accepted
     refusals: list[str] = []

@@ -10,7 +10,7 @@ from annotator.selectors.budget import campaign_budget_summary
 from annotator.services.assignments import assignment_claim
 from annotator.services.judgements import judgement_submit
 from annotator.views.budget import burn_down_chart
-from tests.factories import CampaignFactory
+from tests.factories import CampaignFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +37,7 @@ def test_money_gpu_and_breakdowns(funded_campaign):
 
 def test_labeler_earnings_show_effective_hourly_pay_and_underpayment(funded_campaign, ai_judge):
     campaign = funded_campaign.campaign
+    MembershipFactory(campaign=campaign, user=ai_judge)
     lease = assignment_claim(labeler=ai_judge, campaign=campaign)
     judgement_submit(labeler=ai_judge, assignment_id=lease.pk, choice="b", milliseconds=400)
     s = campaign_budget_summary(campaign=campaign, now=timezone.now())

@@ -44,7 +44,7 @@ def _publish(campaign, texts_of, *, prompts: int, ratings: int = 0) -> Evaluatio
 
 def _answer_all(campaign, prefer, rate=lambda text: "neutral"):
     """One labeler answers every item: `prefer(first, second)` -> "first" / "second" / "tie" on screen texts."""
-    labeler = LabelerFactory()
+    labeler = LabelerFactory(campaigns=[campaign])
     while leases := assignment_next(labeler=labeler, campaign=campaign):
         lease = leases[0]
         comparison = lease.comparison

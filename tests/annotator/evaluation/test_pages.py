@@ -54,7 +54,7 @@ def _start(client, campaign, capture, **fields):
 def _answer_all(campaign, *, preferred: str = "final") -> int:
     """One labeler answers every item: the `preferred` checkpoint wins its battles and is rated positive, the
     other negative. Returns the number of answers."""
-    labeler, answers = LabelerFactory(), 0
+    labeler, answers = LabelerFactory(campaigns=[campaign]), 0
     while leases := assignment_next(labeler=labeler, campaign=campaign):
         lease = leases[0]
         comparison = lease.comparison
@@ -247,10 +247,10 @@ def test_close_a_labeling_run_and_refusals(staff_client, eval_campaign, django_c
            judgements_wanted="2")
     run = EvaluationRun.objects.get(campaign=eval_campaign)
     assert run.state == EvaluationState.LABELING and run.items.filter(is_open=True).count() == 2
-    labeler = LabelerFactory()
+    labeler = LabelerFactory(campaigns=[eval_campaign])
     lease = assignment_next(labeler=labeler, campaign=eval_campaign)[0]
     judgement_submit(labeler=labeler, assignment_id=lease.pk, screen_choice=FIRST, milliseconds=700)
-    other = LabelerFactory()
+    other = LabelerFactory(campaigns=[eval_campaign])
     lease = assignment_next(labeler=other, campaign=eval_campaign)[0]
     judgement_submit(labeler=other, assignment_id=lease.pk, screen_choice=SECOND, milliseconds=700)
     row = staff_client.get(reverse("rounds:evaluation", args=[eval_campaign.name])).content.decode()

@@ -51,7 +51,7 @@ def test_a_run_publishes_battles_and_blind_ratings_charged_apart(eval_campaign, 
     gpu = LedgerEntry.objects.get(campaign=eval_campaign, category=LedgerCategory.GPU)
     assert gpu.reason == "GPU step: evaluation_sampling" and gpu.task_ref == f"evaluation-{run.pk}/sampling"
 
-    labeler = LabelerFactory()
+    labeler = LabelerFactory(campaigns=[eval_campaign])
     for _ in range(items.count()):
         lease = assignment_next(labeler=labeler, campaign=eval_campaign)[0]
         if lease.comparison.completion_b_id is None:
@@ -71,7 +71,7 @@ def test_nothing_a_labeler_receives_names_a_checkpoint_round_or_evaluation(
     eval_campaign, django_capture_on_commit_callbacks, client
 ):
     _start(eval_campaign, django_capture_on_commit_callbacks, prompts=2, ratings_per_checkpoint=2)
-    labeler = LabelerFactory()
+    labeler = LabelerFactory(campaigns=[eval_campaign])
     client.force_login(labeler)
     secrets = ["round", "checkpoint", "evaluation", "final", "kl_", str(PolicyCheckpoint.objects.first().path)]
     secrets += [str(c.path) for c in PolicyCheckpoint.objects.all()]
@@ -123,11 +123,11 @@ def test_the_cap_holds_on_evaluation_items(eval_campaign, django_capture_on_comm
     spent = sum(LedgerEntry.objects.filter(campaign=eval_campaign).values_list("amount", flat=True))
     eval_campaign.money_budget = spent + Decimal("0.25")  # room for two answers at 0.10
     eval_campaign.save()
-    labeler, other = LabelerFactory(), LabelerFactory()
+    labeler, other = LabelerFactory.create_batch(2, campaigns=[eval_campaign])
     first = assignment_next(labeler=labeler, campaign=eval_campaign)[0]
     second = assignment_next(labeler=other, campaign=eval_campaign)[0]
     with pytest.raises(BudgetExhausted):
-        assignment_next(labeler=LabelerFactory(), campaign=eval_campaign)
+        assignment_next(labeler=LabelerFactory(campaigns=[eval_campaign]), campaign=eval_campaign)
     for lease, who in ((first, labeler), (second, other)):
         judgement_submit(labeler=who, assignment_id=lease.pk, screen_choice="first", milliseconds=100)
     total = sum(LedgerEntry.objects.filter(campaign=eval_campaign).values_list("amount", flat=True))
