@@ -1,6 +1,21 @@
+import json
+
+from django import forms
 from django.contrib import admin
+from django.db.models import JSONField
+from django.urls import reverse
+from django.utils.html import format_html
 
 from annotator import models
+
+
+class IndentedJSONField(forms.JSONField):
+    """JSON shown indented, one key a line, so a campaign's settings can be read (and its round sizes found)."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, cls=self.encoder)
 
 
 @admin.register(models.LabelerProfile)
@@ -21,6 +36,16 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ["task_kind", "is_active"]
     search_fields = ["name", "title"]
     inlines = [GpuPriceInline]
+    readonly_fields = ["set_up_page"]
+    formfield_overrides = {JSONField: {"form_class": IndentedJSONField, "widget": forms.Textarea(attrs={"rows": 18})}}
+
+    @admin.display(description="Set-up page")
+    def set_up_page(self, campaign: models.Campaign) -> str:
+        """The page that checks what is typed here (round sizes, models, budget against a round); the admin does not."""
+        if campaign.pk is None:
+            return format_html('<a href="{}">New campaign, checked</a>', reverse("setup:new"))
+        return format_html('<a href="{}">Edit {} with its checks</a>', reverse("setup:edit", args=[campaign.name]),
+                           campaign.name)
 
 
 @admin.register(models.Round)

@@ -25,7 +25,7 @@ from annotator.services.campaign_setup import (
 )
 from annotator.services.prompts import campaign_prompts_from_dataset_dir
 from tests.annotator.api.conftest import client_with_token
-from tests.factories import CampaignFactory, LabelerFactory, PromptFactory, StaffFactory, UserFactory
+from tests.factories import CampaignFactory, LabelerFactory, PromptFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -444,5 +444,8 @@ def test_the_campaign_list_shows_what_a_user_may_set_up(staff_client):
     assert "Sentiment" in manager_html and "New campaign" not in manager_html
 
 
-def test_staff_is_who_creates(staff):
-    assert StaffFactory().is_staff and staff.is_staff  # the fixture the page tests log in with
+def test_the_admin_shows_the_settings_indented_and_links_to_the_checked_page(staff_client):
+    campaign = CampaignFactory(settings={"pairs_per_round": 3, "policy": {"beta": 0.1}})
+    html = staff_client.get(reverse("admin:annotator_campaign_change", args=[campaign.pk])).content.decode()
+    assert '\n  &quot;pairs_per_round&quot;: 3' in html
+    assert reverse("setup:edit", args=[campaign.name]) in html
