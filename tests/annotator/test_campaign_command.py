@@ -124,3 +124,11 @@ def test_a_name_cannot_change_on_update(tmp_path):
     refusal = "(?s)Refused \\(nothing was changed\\).*name: A campaign's name cannot change"
     with pytest.raises(CommandError, match=refusal):
         run("update", "helpful-answers", "--file", write(tmp_path, "name: other\n", "u.yaml"))
+
+
+def test_the_example_in_the_docs_creates_a_campaign(tmp_path, settings):
+    docs = (settings.BASE_DIR / "docs" / "campaigns.md").read_text()
+    example = docs.split("```yaml\n", 1)[1].split("```", 1)[0]
+    out = run("create", "--file", write(tmp_path, example))
+    assert "one round: 40 pairs x overlap 2 = 80 judgements at 0.25 EUR = 20 EUR" in out
+    assert Campaign.objects.get(name="helpful-answers").settings["policy"] == {"beta": 0.2}
