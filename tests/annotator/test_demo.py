@@ -4,7 +4,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 from django.db import connection
 
-from annotator.models import Campaign, Comparison, Completion, LabelerProfile, Prompt
+from annotator.models import Campaign, CampaignMembership, CampaignRole, Comparison, Completion, LabelerProfile, Prompt
 from annotator.demo.seed import (
     DEMO_COMPARISON_COUNT,
     DEMO_LABELERS,
@@ -46,6 +46,9 @@ def test_demo_runs_twice_without_duplicates_and_prints_how_to_log_in(db):
     assert Completion.objects.count() == 2 * DEMO_COMPARISON_COUNT
     assert get_user_model().objects.count() == 1 + len(DEMO_LABELERS)
     assert LabelerProfile.objects.count() == len(DEMO_LABELERS)
+    # The labelers are the demo campaign's (only members see a campaign), once each however often it runs.
+    assert sorted(CampaignMembership.objects.filter(campaign=campaign, role=CampaignRole.LABELER)
+                  .values_list("user__username", flat=True)) == sorted(a.username for a in DEMO_LABELERS)
 
     for account in (DEMO_STAFF, *DEMO_LABELERS):
         assert authenticate(username=account.username, password=account.password) is not None
