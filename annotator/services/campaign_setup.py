@@ -96,6 +96,10 @@ HELP = {
     "name": "A slug (letters, digits, - and _): the campaign's URLs and artifact folder. It cannot change later.",
     "title": "What labelers see as the campaign's name.",
     "instructions": "Markdown, shown to labelers before they start and beside every item. Raw HTML is sanitised.",
+    "task_kind": "Pairwise: labelers compare two completions of a prompt. Rating: they rate one.",
+    "policy_optimizer": "How each round improves the policy against the reward model: online RL with a KL penalty, "
+                        "DPO on the collected pairs, or best-of-n.",
+    "pay_model": "Per judgement, or hourly for the time on the page (capped per item).",
     "unconditional": "No prompts: the policy samples from its start token, and labelers see no prompt.",
     "is_active": "Labelers see and label only active campaigns.",
     "overlap": "Judgements wanted per item.",
