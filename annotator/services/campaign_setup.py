@@ -145,13 +145,16 @@ def campaign_spec(*, campaign: Campaign) -> dict:
     return spec
 
 
-def spec_settings(*, settings: dict | None, cleaned: dict) -> dict:
-    """`Campaign.settings` with the spec's round sizes and models_rl sections from `cleaned` (a section left empty
-    is removed); keys other parts of the platform keep there stay as they are."""
+def spec_settings(*, settings: dict | None, cleaned: dict, names=SPEC_FIELDS) -> dict:
+    """`Campaign.settings` with the spec's round sizes and models_rl sections from `cleaned`, those of them in
+    `names` (a section left empty is removed); keys other parts of the platform keep there stay as they are."""
     merged = dict(settings) if isinstance(settings, dict) else {}
     for name in ROUND_FIELDS:
-        merged[name] = cleaned[name]
+        if name in names:
+            merged[name] = cleaned[name]
     for section in ML_SECTIONS:
+        if section not in names:
+            continue
         if cleaned.get(section):
             merged[section] = cleaned[section]
         else:
@@ -190,6 +193,7 @@ class CampaignSetupForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.check_models = check_models
         self.estimate: RoundEstimate | None = None
+        self.given: frozenset[str] = frozenset(SPEC_FIELDS)  # the fields a caller named (set by _bound_form)
         for name in ROUND_FIELDS:
             self.fields[name] = _round_field(name)
         for section in ML_SECTIONS:
@@ -241,6 +245,7 @@ class CampaignSetupForm(forms.ModelForm):
             cleaned[section] = value
             if not isinstance(value, dict):
                 self.add_error(section, "Give a mapping (a JSON object) of setting names to values.")
+                cleaned[section] = {}
             elif value and self.check_models and "policy_optimizer" in cleaned:
                 try:
                     ml_section_check(section, value, optimizer=cleaned["policy_optimizer"])
@@ -336,8 +341,10 @@ def _bound_form(*, campaign: Campaign | None, data, check_models: bool = True) -
     """The set-up form bound to the campaign's spec (None: the defaults) updated with `data`, the fields not given
     keeping their values. The form works on a fresh copy of the campaign: the caller's stays as it is."""
     instance = Campaign() if campaign is None else Campaign.objects.get(pk=campaign.pk)
-    return CampaignSetupForm(_spec_data(data, base=campaign_spec(campaign=instance)), instance=instance,
-                             check_models=check_models)
+    spec = campaign_spec(campaign=instance)
+    form = CampaignSetupForm(_spec_data(data, base=spec), instance=instance, check_models=check_models)
+    form.given = frozenset(spec) & frozenset(data)  # the fields the caller named (an update writes only these)
+    return form
 
 
 # -- the actions ----------------------------------------------------------------------------------------------------
@@ -370,16 +377,18 @@ def campaign_create(*, data: Mapping, created_by: AbstractBaseUser | None) -> Ca
 
 def campaign_update(*, campaign: Campaign, data: Mapping) -> Campaign:
     """Change a campaign's specification: the fields given, the rest as they are. Validated first (which may load
-    models), then written under the campaign's row lock, which the ledger's writers also take, so a budget never
-    changes under a charge. CampaignSpecInvalid names every field that is wrong; nothing changes then."""
+    models), then the fields given are written under the campaign's row lock, which the ledger's writers also
+    take, so a budget never changes under a charge, and a change made meanwhile to another field is kept.
+    CampaignSpecInvalid names every field that is wrong; nothing changes then."""
     form = _bound_form(campaign=campaign, data=data)
     if not form.is_valid():
         raise CampaignSpecInvalid(form)
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
         for name in SPEC_MODEL_FIELDS:
-            setattr(locked, name, form.cleaned_data[name])
-        locked.settings = spec_settings(settings=locked.settings, cleaned=form.cleaned_data)
+            if name in form.given:
+                setattr(locked, name, form.cleaned_data[name])
+        locked.settings = spec_settings(settings=locked.settings, cleaned=form.cleaned_data, names=form.given)
         locked.save()
     return locked
 
