@@ -8,7 +8,7 @@ context. The reward functions still see the prompt "".
 
 TRL's own log keys are translated here into our namespaced metrics, so the rest of models_rl never depends on
 them: "policy/reward_normalized", "policy/kl_token", "policy/completion_length", "policy/entropy",
-"policy/clipfrac", "train/loss", "dpo/margin", "dpo/accuracy".
+"policy/clipfrac", "train/loss", "dpo/margin", "dpo/accuracy", "dpo/logp_chosen", "dpo/logp_rejected".
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ TRL_METRICS = {
     "reward_raw": "policy/reward",
     "rewards/margins": "dpo/margin",
     "rewards/accuracies": "dpo/accuracy",
+    "logps/chosen": "dpo/logp_chosen",  # log pi(chosen | prompt) summed over its tokens, the batch's mean
+    "logps/rejected": "dpo/logp_rejected",
     "mean_token_accuracy": "train/token_accuracy",
 }
 
