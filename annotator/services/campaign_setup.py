@@ -46,7 +46,9 @@ from annotator.services.prompts import (
 
 # -- the specification ----------------------------------------------------------------------------------------
 
-CAMPAIGN_FIELDS = ("name", "title", "instructions", "task_kind", "unconditional", "is_active", "overlap", "lease_seconds")
+CAMPAIGN_FIELDS = (
+    "name", "title", "instructions", "task_kind", "unconditional", "is_active", "overlap", "lease_seconds",
+)
 MONEY_FIELDS = (
     "currency", "pay_model", "pay_per_judgement", "hourly_rate", "max_paid_seconds_per_item", "platform_fee_percent",
     "money_budget", "gpu_hour_budget", "default_gpu_hour_price",
@@ -80,7 +82,7 @@ ROUND_HELP = {
     "random_share": "Share of the acquired pairs chosen at random, as a control, 0 to 1.",
     "max_pairs_per_prompt": "Pairs made from one prompt's completions at most.",
     "eval_samples_per_prompt": "Samples per checkpoint and held-out prompt that measure the gold reward.",
-    "reward_ensemble_size": "Reward models trained each round; their disagreement is the uncertainty acquisition uses.",
+    "reward_ensemble_size": "Reward models trained each round; their disagreement is what acquisition measures.",
     "kl_per_round": "RL: how many more nats of KL from the base each round may spend.",
     "seed": "Seeds every draw of the campaign's rounds and the plays' prompts.",
 }
@@ -89,7 +91,7 @@ ROUND_FRACTIONS = ("gold_share", "random_share")
 SECTION_HELP = {
     "base_model": "Overrides of models_rl.base_model.BaseModelConfig for the embedded model (architecture, steps).",
     "reward_model": "Overrides of models_rl.reward_model.RewardModelConfig (epochs, learning_rate, max_length, ...).",
-    "policy": "Overrides of the optimiser's config (models_rl.rloo.RLConfig, dpo.DPOConfig or best_of_n.BestOfNConfig).",
+    "policy": "Overrides of the optimiser's config (models_rl.rloo.RLConfig, dpo.DPOConfig, best_of_n.BestOfNConfig).",
     "sampling": "Overrides of models_rl.sampling.SamplingConfig (max_new_tokens, temperature, top_p, batch_size).",
 }
 HELP = {
@@ -272,7 +274,8 @@ class CampaignSetupForm(forms.ModelForm):
         if probe.money_budget is not None and probe.money_budget < total:
             self.add_error("money_budget", (
                 f"A money budget of {_decimal_text(probe.money_budget)} {probe.currency} is below one round's "
-                f"estimated cost of {_decimal_text(total)} {probe.currency}: {estimate_text(estimate, probe.currency)}. "
+                f"estimated cost of {_decimal_text(total)} {probe.currency}: "
+                f"{estimate_text(estimate, probe.currency)}. "
                 "Raise the budget, or lower pairs_per_round, the overlap or the pay."
             ))
         hours = estimate.gpu_seconds / 3600

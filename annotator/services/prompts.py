@@ -157,8 +157,9 @@ def _prompts_add(*, campaign: Campaign, rows, name: str, source: str, heldout_fr
             first_line[prompt] = number
             prompts.append(prompt)
     if not prompts:
-        why = f" ({len(skipped)} {unit}s skipped, the first: {unit} {skipped[0][0]}, {skipped[0][1]})." if skipped else (
-            ": it is empty.")
+        why = ": it is empty."
+        if skipped:
+            why = f" ({len(skipped)} {unit}s skipped, the first: {unit} {skipped[0][0]}, {skipped[0][1]})."
         raise InvalidInput(f"{name!r} holds no prompt to add{why}")
     order = random.Random(seed).sample(range(len(prompts)), len(prompts))
     heldout = set(order[: round(len(prompts) * heldout_fraction)])
