@@ -42,11 +42,11 @@ PAGE_ANSWERS = {"left": FIRST, "right": SECOND, "tie": Choice.TIE.value, "both_b
 
 
 def instructions_html(text: str) -> SafeString:
-    """Campaign instructions are plain text or simple HTML: escape all of it, then let a few bare tags back in."""
-    escaped = escape(text)
-    if not SIMPLE_TAG.search(escaped):
-        return mark_safe(linebreaks(escaped))
-    return mark_safe(SIMPLE_TAG.sub(lambda m: f"<{m[1]}{m[2].lower()}>", escaped))
+    """Campaign instructions are Markdown, rendered and sanitised where campaigns are set up (plain text and simple
+    HTML read as before; scripts, event handlers and javascript: links are removed)."""
+    from annotator.services.campaign_setup import instructions_render
+
+    return instructions_render(text)
 
 
 def _error_response(request: HttpRequest, error: ServiceError) -> HttpResponse:
