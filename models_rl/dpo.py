@@ -36,7 +36,7 @@ class DPOConfig:
     epochs: int = field(default=1, metadata={"help": "passes over the pairs"})
     batch_size: int = field(default=16, metadata={"help": "pairs per step"})
     learning_rate: float = field(default=5e-5, metadata={"help": "AdamW learning rate"})
-    max_length: int = field(default=128, metadata={"help": "tokens of prompt + completion kept (the end is kept)"})
+    max_length: int = field(default=128, metadata={"help": "tokens of prompt + completion kept (TRL keeps the start)"})
     eval_samples: int = field(default=64, metadata={"help": "samples of the final policy that measure its KL (and reward)"})
     max_new_tokens: int = field(default=32, metadata={"help": "length of those samples"})
     seed: int = field(default=0, metadata={"help": "seed for training and the evaluation samples"})
