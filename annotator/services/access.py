@@ -197,13 +197,6 @@ def campaign_get_for_viewer(*, user: AbstractBaseUser, campaign: str | int) -> C
         raise NotFound(f"No campaign {campaign!r}.") from None
 
 
-def campaign_get_for_staff(*, user: AbstractBaseUser, campaign: str | int) -> Campaign:
-    """Any campaign, active or not, for staff only (exports, money)."""
-    if not user.is_staff:
-        raise AccessDenied("Only staff may do this.")
-    return campaign_get_for_viewer(user=user, campaign=campaign)
-
-
 def campaign_get_for_manager(*, user: AbstractBaseUser, campaign: str | int) -> Campaign:
     """A campaign whose budget, rounds and evaluation the user may see and run: staff any campaign (NotFound for
     none such), a manager (`CampaignRole.MANAGER`) the campaigns they manage and no other

@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from annotator.core.errors import ServiceError
+from annotator.core.errors import AccessDenied, ServiceError
 from annotator.services.access import campaign_get_for_manager, campaigns_managed
 
 
@@ -35,14 +35,15 @@ def staff_required(view):
 
 def manager_required(view):
     """For the pages that list the campaigns one runs: staff, and users who manage at least one campaign.
-    Anonymous visitors go to the login page; anyone else gets 403."""
+    Anonymous visitors go to the login page; anyone else gets 403, on a page that says why."""
 
     @wraps(view)
     def check(request: HttpRequest, *args, **kwargs):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        if not (request.user.is_active and campaigns_managed(user=request.user).exists()):
-            raise PermissionDenied("These pages are for staff and campaign managers.")
+        user = request.user
+        if not (user.is_active and (user.is_staff or campaigns_managed(user=user).exists())):
+            return refused(request, AccessDenied("These pages are for staff and campaign managers."))
         return view(request, *args, **kwargs)
 
     return check

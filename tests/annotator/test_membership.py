@@ -306,3 +306,9 @@ def test_the_manager_access_function(manager, labeler, campaign, other_campaign)
         with pytest.raises(AccessDenied, match="You do not manage campaign"):
             campaign_get_for_manager(user=user, campaign=name)
     assert list(campaigns_managed(user=manager)) == [campaign] and not campaigns_managed(user=labeler).exists()
+
+
+def test_staff_open_the_overviews_before_any_campaign_exists(client, staff):
+    client.force_login(staff)
+    for url in (reverse("budget:overview"), reverse("rounds:campaigns")):
+        assert client.get(url).status_code == 200, url

@@ -29,7 +29,7 @@ def test_staff_reads_the_budget_page_and_its_figures_match_the_ledger(page, live
         pay_per_judgement=Decimal("0.35"), platform_fee_percent=Decimal("15"),
     )
     ComparisonFactory.create_batch(4, campaign=campaign)
-    anne, ben = LabelerFactory(username="anne"), LabelerFactory(username="ben")
+    anne, ben = (LabelerFactory(username=name, campaigns=[campaign]) for name in ("anne", "ben"))
     for labeler, milliseconds in ((anne, 12_000), (anne, 20_000), (ben, 95_000)):
         lease = assignment_claim(labeler=labeler, campaign=campaign)
         judgement_submit(labeler=labeler, assignment_id=lease.pk, choice="a", milliseconds=milliseconds)

@@ -19,7 +19,7 @@ LOOK_MS = 250  # how long the test "reads" each item before answering
 def campaign_with_labeler():
     campaign = CampaignFactory(lease_seconds=600)
     ComparisonFactory.create_batch(4, campaign=campaign)
-    return campaign, LabelerFactory()
+    return campaign, LabelerFactory(campaigns=[campaign])
 
 
 def open_label_page(page, live_server, campaign, labeler):

@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_rate_two_items_with_the_keyboard_then_all_done_without_a_reload(page, live_server, console_errors):
     campaign = CampaignFactory(task_kind=TaskKind.RATING, lease_seconds=600)
     RatingItemFactory.create_batch(2, campaign=campaign)
-    labeler = LabelerFactory()
+    labeler = LabelerFactory(campaigns=[campaign])
     login(page, live_server, labeler.username, PASSWORD)
     page.goto(live_server.url + reverse("labeling:label", args=[campaign.name]))
     page.evaluate("window.samePage = true")  # gone if anything reloads the page
@@ -49,7 +49,7 @@ def test_every_page_loads_without_a_script_error(page, live_server, console_erro
     campaign = CampaignFactory(money_budget=10)
     ComparisonFactory.create_batch(2, campaign=campaign)
     pages_by_user = [
-        (LabelerFactory(), [
+        (LabelerFactory(campaigns=[campaign]), [
             reverse("labeling:campaign_list"),
             reverse("labeling:instructions", args=[campaign.name]),
             reverse("labeling:label", args=[campaign.name]),
