@@ -32,6 +32,7 @@ from annotator.demo.seed import (
 from annotator.evaluation.selectors import checkpoint_name, default_evaluation_checkpoints
 from annotator.models import ComparisonPurpose, EvaluationRun, EvaluationState, Round, RoundState
 from annotator.rounds.selectors import round_latest, round_summary
+from annotator.services.campaign_setup import campaign_prompt_counts
 from annotator.simulation.local_site import local_site_serve
 from config.database import describe
 
@@ -66,6 +67,12 @@ class Command(BaseCommand):
         self.stdout.write("Seeding the demo (safe to rerun: nothing is duplicated)...")
         summary = demo_seed(with_fragments=options["seed_only"])
         campaign = summary.campaign
+        prompts = campaign_prompt_counts(campaign=campaign)
+        self.stdout.write(
+            f"Campaign {campaign.name!r}: {prompts['train']} train and {prompts['heldout']} held-out prompts, openings "
+            "of lines from Shakespeare's plays (the demo's own; a campaign of yours brings its prompts: README, "
+            "'Run your own campaign')."
+        )
         if not options["seed_only"]:
             try:
                 self._run_rounds(campaign=campaign, rounds=options["rounds"], labelers=options["labelers"],
