@@ -107,7 +107,7 @@ class CampaignSetupView(APIView):
     )
     def patch(self, request, campaign: str):
         campaign_row = campaign_get_for_manager(user=request.user, campaign=campaign)
-        return setup_answer(campaign_update(campaign=campaign_row, data=request.data))
+        return setup_answer(campaign_update(campaign=campaign_row, data=request.data, changed_by=request.user))
 
 
 class CampaignEstimateView(APIView):
@@ -152,7 +152,7 @@ class CampaignPromptsView(APIView):
         campaign_row = campaign_get_for_manager(user=request.user, campaign=campaign)
         fields = validated(_PROMPT_INPUT, request.data)
         result = campaign_prompts_import(
-            campaign=campaign_row, upload=fields.get("file"), dataset_dir=fields.get("dataset_dir", ""),
+            campaign=campaign_row, requested_by=request.user, upload=fields.get("file"), dataset_dir=fields.get("dataset_dir", ""),
             plays=fields["plays"], column=fields.get("column"), heldout_fraction=fields.get("heldout_fraction"),
             seed=fields.get("seed"),
         )

@@ -34,7 +34,7 @@ from annotator.core.errors import AccessDenied, InvalidInput
 from annotator.models import Campaign, LedgerEntry, Prompt, PromptSplit
 from annotator.rounds.estimate import RoundEstimate, round_estimate_of_spec
 from annotator.rounds.model_check import base_model_check, gold_labeler_check, ml_section_check
-from annotator.rounds.settings import ML_SECTIONS, RoundSettings, round_settings
+from annotator.rounds.settings import ML_SECTIONS, RoundSettings, campaign_task_kind_check, round_settings
 from annotator.services.access import campaigns_managed
 from annotator.services.prompts import (
     PromptImport,
@@ -259,6 +259,7 @@ class CampaignSetupForm(forms.ModelForm):
         probe.settings = spec_settings(settings=self.instance.settings, cleaned=cleaned)
         try:
             round_settings(campaign=probe)
+            campaign_task_kind_check(campaign=probe)  # what a rating campaign cannot run, said now, not at round 0
         except InvalidInput as error:
             self.add_error(None, error.message)
             return cleaned
@@ -378,11 +379,37 @@ def campaign_create(*, data: Mapping, created_by: AbstractBaseUser | None) -> Ca
     return campaign
 
 
-def campaign_update(*, campaign: Campaign, data: Mapping) -> Campaign:
+# Fields that name a folder on the server: a manager who could set them could probe the server's files (and have
+# the workers load any model there), so only staff and the command line change them.
+SERVER_PATH_FIELDS = ("base_model_path", "gold_labeler")
+
+
+def server_paths_check(*, user: AbstractBaseUser | None, campaign: Campaign, data: Mapping) -> None:
+    """AccessDenied when a user who is not staff changes a field that names a folder on the server (None: the
+    command line, which runs on the server). Checked before the spec is validated, whose messages would say
+    whether a folder exists."""
+    if user is None or user.is_staff:
+        return
+
+    def given(name: str) -> str:
+        value = data.get(name)
+        return value.strip() if isinstance(value, str) else value
+
+    changed = [name for name in SERVER_PATH_FIELDS if name in data and given(name) != getattr(campaign, name)]
+    if "gold_labeler" in changed and given("gold_labeler") in ("", "vader"):
+        changed.remove("gold_labeler")  # choosing no gold labeler or VADER names no folder
+    if changed:
+        raise AccessDenied(f"Only staff may change {' and '.join(changed)}: they name folders on the server.")
+
+
+def campaign_update(*, campaign: Campaign, data: Mapping, changed_by: AbstractBaseUser | None) -> Campaign:
     """Change a campaign's specification: the fields given, the rest as they are. Validated first (which may load
     models), then the fields given are written under the campaign's row lock, which the ledger's writers also
     take, so a budget never changes under a charge, and a change made meanwhile to another field is kept.
-    CampaignSpecInvalid names every field that is wrong; nothing changes then."""
+    CampaignSpecInvalid names every field that is wrong; nothing changes then. `changed_by` None is the command
+    line; a manager may change everything but the server folders (`server_paths_check`)."""
+    if isinstance(data, Mapping):
+        server_paths_check(user=changed_by, campaign=campaign, data=data)
     form = _bound_form(campaign=campaign, data=data)
     if not form.is_valid():
         raise CampaignSpecInvalid(form)
@@ -425,7 +452,8 @@ def campaign_cost_preview(*, campaign: Campaign | None = None, data: Mapping) ->
 DEFAULT_HELDOUT_FRACTION = 0.1
 
 
-def campaign_prompts_import(*, campaign: Campaign, upload: UploadedFile | None = None, dataset_dir: str = "",
+def campaign_prompts_import(*, campaign: Campaign, requested_by: AbstractBaseUser | None,
+                            upload: UploadedFile | None = None, dataset_dir: str = "",
                             plays: bool = False, column: str | None = None, heldout_fraction: float | None = None,
                             seed: int | None = None) -> PromptImport:
     """Add prompts to a campaign from exactly one source: an uploaded file (.jsonl, .csv, .txt; its size checked
@@ -434,6 +462,8 @@ def campaign_prompts_import(*, campaign: Campaign, upload: UploadedFile | None =
     (annotator.services.prompts); the pages and the API both come here."""
     if (upload is not None) + bool(dataset_dir) + bool(plays) != 1:
         raise InvalidInput("Give exactly one source of prompts: a file, a dataset folder, or the plays.")
+    if dataset_dir and requested_by is not None and not requested_by.is_staff:
+        raise AccessDenied("Only staff may read a dataset folder on the server; upload a file instead.")
     sizes = round_settings(campaign=campaign)
     if plays:
         added = campaign_prompts_from_plays(campaign=campaign)

@@ -102,7 +102,7 @@ def campaign_edit(request: HttpRequest, name: str) -> HttpResponse:
         campaign = campaign_get_for_manager(user=request.user, campaign=name)
         if request.method == "GET":
             return _form_page(request, campaign_setup_form(campaign=campaign), campaign)
-        campaign = campaign_update(campaign=campaign, data=_spec_data(request))
+        campaign = campaign_update(campaign=campaign, data=_spec_data(request), changed_by=request.user)
     except CampaignSpecInvalid as error:
         return _form_page(request, error.form, campaign, status=error.status)
     except ServiceError as error:
@@ -163,7 +163,7 @@ def _prompts_import(request: HttpRequest, campaign: Campaign) -> dict:
     if not form.is_valid():
         raise InvalidInput(" ".join(f"{name}: {' '.join(texts)}" for name, texts in form_errors(form).items()))
     fields = dict(form.cleaned_data)
-    result = campaign_prompts_import(campaign=campaign, upload=fields.pop("file"), **fields)
+    result = campaign_prompts_import(campaign=campaign, requested_by=request.user, upload=fields.pop("file"), **fields)
     return {"result": result, "skipped": result.skipped[:SKIPS_SHOWN],
             "more": max(len(result.skipped) - SKIPS_SHOWN, 0)}
 

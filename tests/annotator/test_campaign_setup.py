@@ -150,7 +150,8 @@ def test_a_campaign_spec_round_trips_and_the_defaults_fill_the_rest():
 
 def test_an_update_changes_what_it_names_and_keeps_the_other_settings():
     campaign = CampaignFactory(settings={"pairs_per_round": 10, "policy": {"learning_rate": 1e-4}, "webhooks": [1]})
-    updated = campaign_update(campaign=campaign, data={"pairs_per_round": 30, "policy": {}, "title": "New title"})
+    updated = campaign_update(campaign=campaign, data={"pairs_per_round": 30, "policy": {}, "title": "New title"},
+                              changed_by=None)
     assert updated.title == "New title"
     assert updated.settings["pairs_per_round"] == 30
     assert updated.settings["webhooks"] == [1]  # another part of the platform's key, untouched
@@ -185,6 +186,8 @@ BASE = {"name": "bad-one", "title": "Bad", "instructions": "Judge."}
     ({"sampling": [1, 2]}, "sampling", "Give a mapping"),
     ({"gold_labeler": "/no/such/model"}, "gold_labeler", "neither 'vader' nor a directory"),
     ({"base_model_path": "/no/such/model"}, "base_model_path", "'/no/such/model': no such directory"),
+    ({"task_kind": "rating", "policy_optimizer": "dpo"}, "non_field_errors", "DPO learns from preference pairs"),
+    ({"task_kind": "rating", "acquisition_strategy": "thompson"}, "non_field_errors", "Thompson sampling chooses between two"),
 ])
 def test_a_bad_field_is_named_with_a_clear_message_and_nothing_is_created(given, field, message):
     with pytest.raises(CampaignSpecInvalid) as refused:
@@ -249,8 +252,8 @@ def test_the_gold_labeler_must_be_a_reward_model(word_policy_dir, reward_model_d
 def test_a_name_never_changes_and_the_currency_not_once_money_was_recorded():
     campaign = CampaignFactory()
     with pytest.raises(CampaignSpecInvalid, match="A campaign's name cannot change"):
-        campaign_update(campaign=campaign, data={"name": "renamed"})
-    assert campaign_update(campaign=campaign, data={"currency": "GBP"}).currency == "GBP"
+        campaign_update(campaign=campaign, data={"name": "renamed"}, changed_by=None)
+    assert campaign_update(campaign=campaign, data={"currency": "GBP"}, changed_by=None).currency == "GBP"
 
 
 def test_only_staff_create_campaigns(labeler):
@@ -335,6 +338,20 @@ def test_a_manager_edits_their_campaign(db):
     assert response.status_code == 302
     campaign.refresh_from_db()
     assert campaign.title == "Renamed title" and campaign.settings["pairs_per_round"] == 12
+
+
+def test_a_manager_cannot_name_folders_on_the_server(word_policy_dir, dataset_dir):
+    campaign = CampaignFactory()
+    manager = manager_of(campaign)
+    for change in ({"base_model_path": str(word_policy_dir)}, {"gold_labeler": str(word_policy_dir)}):
+        with pytest.raises(AccessDenied, match="Only staff may change .*: they name folders on the server"):
+            campaign_update(campaign=campaign, data=change, changed_by=manager)
+    assert campaign_update(campaign=campaign, data={"gold_labeler": "vader"}, changed_by=manager).gold_labeler == "vader"
+    response = client_of(manager).post(reverse("setup:prompts", args=[campaign.name]),
+                                       {"dataset_dir": str(dataset_dir), "column": "question"})
+    assert response.status_code == 403 and "Only staff may read a dataset folder" in response.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.base_model_path == "" and not campaign.prompts.exists()
 
 
 # -- prompts --------------------------------------------------------------------------------------------------------

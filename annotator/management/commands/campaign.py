@@ -75,7 +75,7 @@ class Command(BaseCommand):
                     data = {**data, "name": options["name"]} if isinstance(data, dict) else data
                 campaign = campaign_create(data=data, created_by=None)
             else:
-                campaign = campaign_update(campaign=self._campaign(options["name"]), data=data)
+                campaign = campaign_update(campaign=self._campaign(options["name"]), data=data, changed_by=None)
         except ServiceError as error:
             raise CommandError(self._refusal(error, created=action == "create")) from None
         verb = "Created" if action == "create" else "Updated"
