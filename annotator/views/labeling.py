@@ -5,15 +5,11 @@ work area (the next item, already claimed by `assignment_next(prefetch=1)`, and 
 never reloads; without htmx the answer redirects back to the labeling page.
 """
 
-import re
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.html import escape, linebreaks
-from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import reswap, retarget
 
@@ -22,6 +18,7 @@ from annotator.selectors.campaigns import campaign_progress_for_labeler
 from annotator.selectors.labeling import campaign_cards_for_labeler, labeling_item
 from annotator.services.access import campaign_get_for_labeler, campaigns_managed, labeler_profile_get
 from annotator.services.assignments import assignment_next
+from annotator.services.campaign_setup import instructions_render  # Markdown, sanitised (scripts removed)
 from annotator.core.errors import (
     AccessDenied,
     AlreadySubmitted,
@@ -34,19 +31,9 @@ from annotator.core.errors import (
 from annotator.services.judgements import judgement_submit, rating_submit
 from annotator.core.sides import FIRST, SECOND
 
-# Tags that instructions written as "simple HTML" may use; anything else stays escaped text.
-SIMPLE_TAG = re.compile(r"&lt;(/?)(p|br|b|strong|i|em|u|ul|ol|li|code|h3|h4)\s*/?&gt;", re.IGNORECASE)
 MESSAGE_TARGET = "#labeling-message"
 # The page's answer buttons, in the screen terms of annotator.core.sides (left is shown first).
 PAGE_ANSWERS = {"left": FIRST, "right": SECOND, "tie": Choice.TIE.value, "both_bad": Choice.BOTH_BAD.value}
-
-
-def instructions_html(text: str) -> SafeString:
-    """Campaign instructions are Markdown, rendered and sanitised where campaigns are set up (plain text and simple
-    HTML read as before; scripts, event handlers and javascript: links are removed)."""
-    from annotator.services.campaign_setup import instructions_render
-
-    return instructions_render(text)
 
 
 def _error_response(request: HttpRequest, error: ServiceError) -> HttpResponse:
@@ -102,7 +89,7 @@ def campaign_instructions(request: HttpRequest, campaign_name: str) -> HttpRespo
         "labeling/instructions.html",
         {
             "campaign": campaign,
-            "instructions": instructions_html(campaign.instructions),
+            "instructions": instructions_render(campaign.instructions),
             "progress": campaign_progress_for_labeler(labeler=request.user, campaign=campaign),
         },
     )
@@ -116,7 +103,7 @@ def label(request: HttpRequest, campaign_name: str) -> HttpResponse:
     except ServiceError as error:
         return _error_response(request, error)
     context = _work_context(labeler=request.user, campaign=campaign)
-    context["instructions"] = instructions_html(campaign.instructions)
+    context["instructions"] = instructions_render(campaign.instructions)
     return render(request, "labeling/label.html", context)
 
 

@@ -71,14 +71,15 @@ def test_campaign_list_tells_a_non_labeler(client, staff):
     assert "not a labeler" in response.content.decode()
 
 
-def test_instructions_page_escapes_all_but_simple_tags(labeler_client, labeler):
-    campaign = CampaignFactory(instructions="<p><strong>Be kind.</strong></p><script>alert(1)</script>",
+def test_instructions_page_keeps_simple_html_and_markdown_and_drops_scripts(labeler_client, labeler):
+    campaign = CampaignFactory(instructions="<p><strong>Be kind.</strong></p><script>alert(1)</script>\n\n*Gently.*",
                                labelers=[labeler])
-    response = labeler_client.get(reverse("labeling:instructions", args=[campaign.name]))
-    html = response.content.decode()
-    assert "<p><strong>Be kind.</strong></p>" in html
-    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
-    assert label_url(campaign) in html
+    for page in ("labeling:instructions", "labeling:label"):
+        html = labeler_client.get(reverse(page, args=[campaign.name])).content.decode()
+        assert "<p><strong>Be kind.</strong></p>" in html and "<em>Gently.</em>" in html, page
+        assert "alert(1)" not in html, page
+    instructions = labeler_client.get(reverse("labeling:instructions", args=[campaign.name])).content.decode()
+    assert label_url(campaign) in instructions
 
 
 def test_unknown_campaign_is_404(labeler_client):
