@@ -217,6 +217,8 @@ class CampaignSetupForm(forms.ModelForm):
             raise forms.ValidationError(
                 f"A campaign's name cannot change (its files live under it): this is {self.instance.name!r}."
             )
+        if self.instance.pk is None and name.isdigit():
+            raise forms.ValidationError("A name of digits only would read as a campaign's id in URLs: add a letter.")
         return name
 
     def clean_currency(self) -> str:

@@ -177,6 +177,7 @@ BASE = {"name": "bad-one", "title": "Bad", "instructions": "Judge."}
     ({"pay_per_judgement": "0.00001"}, "pay_per_judgement", "no more than 4 decimal places"),
     ({"currency": "dollars"}, "currency", "three-letter ISO 4217 code"),
     ({"name": "Not a slug!"}, "name", "letters, numbers, underscores or hyphens"),
+    ({"name": "2026"}, "name", "digits only would read as a campaign's id"),
     ({"money_budget": "2"}, "money_budget",
      "A money budget of 2 USD is below one round's estimated cost of 2.4 USD: 24 pairs x overlap 1 = 24 judgements "
      "at 0.1 USD = 2.4 USD"),

@@ -6,6 +6,11 @@ from rest_framework.test import APIClient
 ENDPOINTS = {
     "/api/auth/token/": {"post"},
     "/api/campaigns/": {"get"},
+    "/api/campaigns/setup/": {"post"},
+    "/api/campaigns/setup/preview/": {"post"},
+    "/api/campaigns/{campaign}/setup/": {"get", "patch"},
+    "/api/campaigns/{campaign}/setup/estimate/": {"get", "post"},
+    "/api/campaigns/{campaign}/prompts/": {"get", "post"},
     "/api/campaigns/{campaign}/next/": {"get"},
     "/api/campaigns/{campaign}/stats/": {"get"},
     "/api/campaigns/{campaign}/export.jsonl": {"get"},
